@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"path/filepath"
+
+	"github.com/safepoint-se/safepoint/node"
+)
+
+func runDump(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	var data, configPath string
+	fs := flag.NewFlagSet("dump", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&configPath, "config", "", "TOML configuration `file` (its data key is used)")
+	fs.StringVar(&data, "data", defaultNodeConfig().Data, "data `directory` holding the log")
+	setUsage(fs, "Print every event of the log, one JSON object per line, ordered by origin and seq.\nSafe to run while the daemon is running.")
+	err := parseLayered(fs, args, env, &configPath,
+		func() { data = defaultNodeConfig().Data },
+		func(path string) error {
+			cfg := defaultNodeConfig()
+			if err := decodeTOML(path, &cfg); err != nil {
+				return err
+			}
+			data = cfg.Data
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	if data == "" {
+		return errors.New("dump: --data is required")
+	}
+	r, err := node.OpenReader(filepath.Join(data, node.FileName))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	out := bufio.NewWriter(stdout)
+	enc := json.NewEncoder(out)
+	enc.SetEscapeHTML(false)
+	if err := r.Events(ctx, func(e node.Event) error { return enc.Encode(e) }); err != nil {
+		return err
+	}
+	return out.Flush()
+}
+

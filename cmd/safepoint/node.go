@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/ui"
+)
+
+// nodeConfig is the configuration of `safepoint node`. Flags, environment
+// and the TOML file all write here (see parseLayered).
+type nodeConfig struct {
+	Data         string  `toml:"data"`
+	HTTP         string  `toml:"http"`
+	ID           string  `toml:"id"`
+	Name         string  `toml:"name"`
+	Municipality string  `toml:"municipality"`
+	LogLevel     string  `toml:"log_level"`
+	LogFormat    string  `toml:"log_format"`
+	PublicRate   float64 `toml:"public_rate"`
+	PublicBurst  int     `toml:"public_burst"`
+
+	// Only in the file: the point's public facts.
+	OpeningHours string         `toml:"opening_hours"`
+	Location     *node.Location `toml:"location"`
+	Contacts     []node.Contact `toml:"contacts"`
+}
+
+func defaultNodeConfig() nodeConfig {
+	return nodeConfig{
+		Data:        "/var/lib/safepoint",
+		HTTP:        ":8080",
+		LogLevel:    "info",
+		LogFormat:   "text",
+		PublicRate:  12,
+		PublicBurst: 10,
+	}
+}
+
+func nodeFlags(cfg *nodeConfig, configPath *string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(configPath, "config", "", "TOML configuration `file`")
+	fs.StringVar(&cfg.Data, "data", cfg.Data, "data `directory`: the event log and the node's keys")
+	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "listen `address` for the resident pages and API")
+	fs.StringVar(&cfg.ID, "id", cfg.ID, "point `id` (lower-case letters, digits, dashes); made up on first start when empty")
+	fs.StringVar(&cfg.Name, "name", cfg.Name, "point `name` shown to residents")
+	fs.StringVar(&cfg.Municipality, "municipality", cfg.Municipality, "SCB kommunkod, four `digits` (e.g. 2161)")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn, error")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
+	fs.Float64Var(&cfg.PublicRate, "public-rate", cfg.PublicRate, "public submissions one device may make per `minute`")
+	fs.IntVar(&cfg.PublicBurst, "public-burst", cfg.PublicBurst, "public submissions one device may make `at once`")
+	setUsage(fs, "Run the safety point's daemon.")
+	return fs
+}
+
+// setUsage prints a command's flags with their environment twins.
+func setUsage(fs *flag.FlagSet, summary string) {
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: safepoint %s [flags]\n\n%s\n\nFlags (each also as SAFEPOINT_<FLAG> in the environment):\n", fs.Name(), summary)
+		fs.PrintDefaults()
+	}
+}
+
+var pointID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
+
+func (c *nodeConfig) validate() error {
+	var errs []error
+	if c.Data == "" {
+		errs = append(errs, errors.New("--data: required"))
+	}
+	if c.ID != "" && !pointID.MatchString(c.ID) {
+		errs = append(errs, fmt.Errorf("--id %q: use 1 to 40 lower-case letters, digits and dashes", c.ID))
+	}
+	if c.Municipality != "" && !node.ValidMunicipality(c.Municipality) {
+		errs = append(errs, fmt.Errorf("--municipality %q: an SCB kommunkod is four digits", c.Municipality))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
+		errs = append(errs, fmt.Errorf("--http %q: %v", c.HTTP, err))
+	}
+	if c.PublicRate <= 0 || c.PublicBurst <= 0 {
+		errs = append(errs, errors.New("--public-rate and --public-burst must be positive"))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format %q: text or json", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level %q: debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	l, _ := parseLevel(level)
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func runNode(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	cfg := defaultNodeConfig()
+	var configPath string
+	fs := nodeFlags(&cfg, &configPath, stderr)
+	err := parseLayered(fs, args, env, &configPath,
+		func() { cfg = defaultNodeConfig() },
+		func(path string) error { return decodeTOML(path, &cfg) })
+	if err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	logger := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	return serveNode(ctx, cfg, logger)
+}
+
+// shutdownGrace bounds how long open requests may take once a stop signal
+// has come; the whole stop stays under 5 s.
+const shutdownGrace = 4 * time.Second
+
+func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	file := filepath.Join(cfg.Data, node.FileName)
+	id := cfg.ID
+	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) && id == "" {
+		id = "sp-" + strings.ToLower(node.NewCode(6))
+	}
+	log, err := node.Open(ctx, file, node.Options{Origin: id})
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+
+	p := node.Point{Name: cfg.Name, Municipality: cfg.Municipality, Location: cfg.Location,
+		OpeningHours: cfg.OpeningHours, Contacts: cfg.Contacts}
+	if p.Name == "" && log.State().View().Point.Name == "" {
+		p.Name = "Trygghetspunkt " + log.Origin()
+	}
+	point, changed, err := log.ConfigurePoint(ctx, p)
+	if err != nil {
+		return err
+	}
+	logger.Info("Point ready", "id", point.ID, "name", point.Name, "municipality", point.Municipality,
+		"configured", changed, "data", cfg.Data, "clockOK", log.Clock().Plausible())
+	if point.Municipality == "" {
+		logger.Warn("Municipality not set: set --municipality to the SCB kommunkod before linking to a central")
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	srv := &http.Server{
+		Handler: ui.New(ui.Options{Log: log, Logger: logger,
+			PublicPerMinute: cfg.PublicRate, PublicBurst: cfg.PublicBurst}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("Serving", "addr", ln.Addr().String())
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			srv.Close()
+		}
+		return nil
+	})
+	err = g.Wait()
+	logger.Info("Stopped")
+	return err
+}

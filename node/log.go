@@ -1,0 +1,322 @@
+package node
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// FileName is the event log's file inside the data directory.
+const FileName = "safepoint.db"
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("event log closed")
+
+// ErrOriginMismatch means the log on disk belongs to another origin than the
+// one asked for: a log's origin never changes, or its seqs would collide.
+var ErrOriginMismatch = errors.New("event log belongs to another origin")
+
+// Options configure Open. Zero fields mean defaults.
+type Options struct {
+	// Origin names this log's own stream. Required when the log is new;
+	// when empty, the stored origin is used.
+	Origin string
+	// Clock hands out HLC timestamps; a clock on time.Now by default.
+	Clock *Clock
+	// MaxBatch bounds how many concurrent appends share one transaction
+	// (group commit); 64 by default, 1 turns group commit off.
+	MaxBatch int
+}
+
+// Draft is an event to append: the log assigns origin, seq and hlc.
+type Draft struct {
+	Type string
+	// OccurredAt is when the thing happened; nil means now, if the wall
+	// clock is plausible, and unknown otherwise.
+	OccurredAt *time.Time
+	Payload    any
+	// Personal, when not empty, is written beside the event in the same
+	// transaction, keyed by PersonalKey (a check-in id). It never enters
+	// the event.
+	Personal    Personal
+	PersonalKey string
+}
+
+type appendReq struct {
+	typ         string
+	occurredAt  *time.Time
+	payload     []byte
+	personal    Personal
+	personalKey string
+	reply       chan appendResult
+}
+
+type appendResult struct {
+	ev  Event
+	err error
+}
+
+// Log is the node's append-only event log in SQLite, and the fold of it
+// kept in memory. One writer goroutine owns all appends: appends that
+// arrive while a commit is under way share the next transaction (group
+// commit), so throughput does not collapse under synchronous=FULL.
+type Log struct {
+	Reader
+	w        *sql.DB
+	origin   string
+	clock    *Clock
+	state    *State
+	maxBatch int
+
+	reqs chan *appendReq
+	stop chan struct{}
+	done chan struct{}
+	seq  uint64 // last seq of our own origin; owned by the writer after Open
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating if needed) the log at file, applies migrations,
+// folds every stored event into memory and starts the writer.
+func Open(ctx context.Context, file string, opts Options) (*Log, error) {
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return nil, fmt.Errorf("event log: %w", err)
+	}
+	w, err := openDB(file, false)
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1) // SQLite has one writer; the pool must not pretend otherwise
+	l := &Log{w: w, clock: opts.Clock, state: NewState(), maxBatch: opts.MaxBatch}
+	if l.clock == nil {
+		l.clock = NewClock(nil)
+	}
+	if l.maxBatch <= 0 {
+		l.maxBatch = 64
+	}
+	if err := l.init(ctx, file, opts.Origin); err != nil {
+		w.Close()
+		if l.Reader.db != nil {
+			l.Reader.db.Close()
+		}
+		return nil, err
+	}
+	l.reqs, l.stop, l.done = make(chan *appendReq), make(chan struct{}), make(chan struct{})
+	go l.writer()
+	return l, nil
+}
+
+func (l *Log) init(ctx context.Context, file, origin string) error {
+	if err := migrate(ctx, l.w); err != nil {
+		return err
+	}
+	var stored string
+	err := l.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'origin'`).Scan(&stored)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if origin == "" {
+			return errors.New("event log: new log needs an origin")
+		}
+		if _, err := l.w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('origin', ?), ('created', ?)`,
+			origin, time.Now().UTC().Format(time.RFC3339)); err != nil {
+			return fmt.Errorf("event log: write origin: %w", err)
+		}
+		stored = origin
+	case err != nil:
+		return fmt.Errorf("event log: read origin: %w", err)
+	case origin != "" && origin != stored:
+		return fmt.Errorf("%w: %s holds %q, asked for %q", ErrOriginMismatch, file, stored, origin)
+	}
+	l.origin = stored
+
+	var maxHLC int64
+	if err := l.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events WHERE origin = ?`, l.origin).Scan(&l.seq); err != nil {
+		return fmt.Errorf("event log: read seq: %w", err)
+	}
+	if err := l.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(hlc), 0) FROM events`).Scan(&maxHLC); err != nil {
+		return fmt.Errorf("event log: read hlc: %w", err)
+	}
+	// After a restart on a box whose clock went back to 1970, timestamps
+	// continue from the log, never below it.
+	l.clock.Observe(HLC(maxHLC))
+
+	r, err := openDB(file, true)
+	if err != nil {
+		return err
+	}
+	r.SetMaxOpenConns(4)
+	l.Reader = Reader{r}
+	return l.Reader.Events(ctx, func(e Event) error {
+		l.state.Apply(e)
+		return nil
+	})
+}
+
+// Origin is the log's own origin.
+func (l *Log) Origin() string { return l.origin }
+
+// Clock is the clock the log stamps events with.
+func (l *Log) Clock() *Clock { return l.clock }
+
+// State is the in-memory fold of the log.
+func (l *Log) State() *State { return l.state }
+
+// Append writes one event durably and folds it in. When it returns without
+// error the event is on disk (synchronous=FULL, committed). The context only
+// bounds the wait to be taken into the writer's queue: once taken, the
+// append completes, and its result is reported.
+func (l *Log) Append(ctx context.Context, d Draft) (Event, error) {
+	if d.Type == "" {
+		return Event{}, errors.New("event log: append: empty type")
+	}
+	payload, err := json.Marshal(d.Payload)
+	if err != nil {
+		return Event{}, fmt.Errorf("event log: append %s: %w", d.Type, err)
+	}
+	if len(payload) == 0 || payload[0] != '{' {
+		return Event{}, fmt.Errorf("event log: append %s: payload must be a JSON object", d.Type)
+	}
+	if !d.Personal.Empty() && d.PersonalKey == "" {
+		return Event{}, fmt.Errorf("event log: append %s: personal data without a key", d.Type)
+	}
+	req := &appendReq{typ: d.Type, occurredAt: d.OccurredAt, payload: payload,
+		personal: d.Personal, personalKey: d.PersonalKey, reply: make(chan appendResult, 1)}
+	select {
+	case l.reqs <- req:
+	case <-l.done:
+		return Event{}, ErrClosed
+	case <-ctx.Done():
+		return Event{}, ctx.Err()
+	}
+	res := <-req.reply
+	return res.ev, res.err
+}
+
+func (l *Log) writer() {
+	defer close(l.done)
+	batch := make([]*appendReq, 0, l.maxBatch)
+	for {
+		select {
+		case <-l.stop:
+			return
+		case req := <-l.reqs:
+			batch = append(batch[:0], req)
+		}
+	drain:
+		for len(batch) < l.maxBatch {
+			select {
+			case req := <-l.reqs:
+				batch = append(batch, req)
+			default:
+				break drain
+			}
+		}
+		events, err := l.commit(batch)
+		if err != nil && len(batch) > 1 {
+			// One bad draft must not fail the others: retry them alone.
+			for _, req := range batch {
+				evs, err := l.commit([]*appendReq{req})
+				l.finish([]*appendReq{req}, evs, err)
+			}
+			continue
+		}
+		l.finish(batch, events, err)
+	}
+}
+
+// commit writes batch in one transaction. On error nothing was written and
+// the seq counter is unchanged.
+func (l *Log) commit(batch []*appendReq) ([]Event, error) {
+	ctx := context.Background() // an append taken into a batch is finished, not abandoned
+	tx, err := l.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("event log: begin: %w", err)
+	}
+	defer tx.Rollback()
+	events := make([]Event, len(batch))
+	seq := l.seq
+	plausible := l.clock.Plausible()
+	for i, req := range batch {
+		seq++
+		e := Event{Origin: l.origin, Seq: seq, HLC: l.clock.Now(), Type: req.typ,
+			OccurredAt: req.occurredAt, Payload: req.payload}
+		if e.OccurredAt == nil && plausible {
+			t := l.clock.Wall().UTC().Truncate(time.Millisecond)
+			e.OccurredAt = &t
+		}
+		var occurred sql.NullInt64
+		if e.OccurredAt != nil {
+			occurred = sql.NullInt64{Int64: e.OccurredAt.UnixMilli(), Valid: true}
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO events (origin, seq, hlc, type, occurred_at, payload) VALUES (?, ?, ?, ?, ?, ?)`,
+			e.Origin, int64(e.Seq), int64(e.HLC), e.Type, occurred, []byte(e.Payload)); err != nil {
+			return nil, fmt.Errorf("event log: insert %s: %w", e.Type, err)
+		}
+		if !req.personal.Empty() {
+			p := req.personal
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO personal (checkin_id, name, contact, details, recorded_at) VALUES (?, ?, ?, ?, ?)`,
+				req.personalKey, p.Name, p.Contact, p.Details, int64(e.HLC)); err != nil {
+				return nil, fmt.Errorf("event log: insert personal data: %w", err)
+			}
+		}
+		events[i] = e
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("event log: commit: %w", err)
+	}
+	l.seq = seq
+	return events, nil
+}
+
+func (l *Log) finish(batch []*appendReq, events []Event, err error) {
+	for i, req := range batch {
+		if err != nil {
+			req.reply <- appendResult{err: err}
+			continue
+		}
+		l.state.Apply(events[i])
+		req.reply <- appendResult{ev: events[i]}
+	}
+}
+
+// Personal returns the personal data stored for a check-in.
+func (l *Log) Personal(ctx context.Context, checkinID string) (Personal, bool, error) {
+	var p Personal
+	err := l.Reader.db.QueryRowContext(ctx,
+		`SELECT name, contact, details FROM personal WHERE checkin_id = ?`, checkinID).Scan(&p.Name, &p.Contact, &p.Details)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Personal{}, false, nil
+	}
+	if err != nil {
+		return Personal{}, false, fmt.Errorf("event log: read personal data: %w", err)
+	}
+	return p, true, nil
+}
+
+// LastSeq is the last seq of the log's own origin.
+func (l *Log) LastSeq(ctx context.Context) (uint64, error) {
+	var seq uint64
+	err := l.Reader.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events WHERE origin = ?`, l.origin).Scan(&seq)
+	return seq, err
+}
+
+// Close stops the writer after the batch under way and closes the database.
+func (l *Log) Close() error {
+	l.closeOnce.Do(func() {
+		close(l.stop)
+		<-l.done
+		l.closeErr = errors.Join(l.w.Close(), l.Reader.db.Close())
+	})
+	return l.closeErr
+}
+
+func unixMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

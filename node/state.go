@@ -1,0 +1,379 @@
+package node
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// State is the fold of every known event into the point's current picture.
+// Apply is commutative and idempotent: whatever order events arrive in, and
+// however often, the same set of events gives the same View. Mutable fields
+// are last-writer-wins registers ordered by (hlc, origin, seq); creations keep
+// the earliest event for an id; comments are a set keyed by their event.
+type State struct {
+	mu       sync.RWMutex
+	point    Point
+	pointAt  stamp
+	services map[string]serviceReg
+	anns     map[string]*annState
+	checkins map[string]*checkinState
+	reports  map[string]*reportState
+	receipts map[string]Receipt // an index: the entity's own Receipt field is the truth
+	last     HLC
+}
+
+// Receipt is what a receipt code leads to.
+type Receipt struct {
+	Code     string `json:"code"`
+	Kind     string `json:"kind"` // "report" or "checkin"
+	ID       string `json:"id"`
+	Recorded HLC    `json:"recorded"`
+}
+
+type serviceReg struct {
+	svc Service
+	at  stamp
+}
+
+type annState struct {
+	ann         Announcement
+	created     stamp
+	withdrawnAt stamp
+}
+
+type checkinState struct {
+	c       CheckIn
+	created stamp
+}
+
+type reportState struct {
+	r        Report
+	created  stamp // zero until report.created is seen
+	statusAt stamp
+	assignAt stamp
+	comments map[stamp]Comment
+	updated  HLC
+}
+
+// NewState returns an empty state.
+func NewState() *State {
+	return &State{
+		services: map[string]serviceReg{},
+		anns:     map[string]*annState{},
+		checkins: map[string]*checkinState{},
+		reports:  map[string]*reportState{},
+		receipts: map[string]Receipt{},
+	}
+}
+
+// Apply folds one event in. It reports whether the event's payload was
+// understood; an event of an unknown type or with a payload that does not
+// parse changes nothing, so a newer node's events cannot break an older fold.
+func (s *State) Apply(e Event) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.apply(e)
+}
+
+func (s *State) apply(e Event) bool {
+	at := e.stamp()
+	if e.HLC > s.last {
+		s.last = e.HLC
+	}
+	switch e.Type {
+	case TypePointConfigured:
+		var p Point
+		if !decode(e.Payload, &p) {
+			return false
+		}
+		if s.pointAt.less(at) {
+			s.point, s.pointAt = p, at
+		}
+	case TypeServiceChanged:
+		var p ServiceChanged
+		if !decode(e.Payload, &p) || p.Service == "" {
+			return false
+		}
+		if cur, ok := s.services[p.Service]; !ok || cur.at.less(at) {
+			h := e.HLC
+			s.services[p.Service] = serviceReg{Service{Name: p.Service, Status: p.Status, Note: p.Note, Since: &h}, at}
+		}
+	case TypeAnnouncementPublished:
+		var p AnnouncementPublished
+		if !decode(e.Payload, &p) || p.ID == "" {
+			return false
+		}
+		a := s.anns[p.ID]
+		if a == nil {
+			a = &annState{}
+			s.anns[p.ID] = a
+		}
+		if a.created.isZero() || at.less(a.created) {
+			a.created = at
+			a.ann = Announcement{ID: p.ID, Title: p.Title, Body: p.Body, Severity: p.Severity,
+				ValidUntil: p.ValidUntil, Source: p.Source, Published: e.HLC}
+		}
+	case TypeAnnouncementWithdrawn:
+		var p AnnouncementWithdrawn
+		if !decode(e.Payload, &p) || p.ID == "" {
+			return false
+		}
+		a := s.anns[p.ID]
+		if a == nil {
+			a = &annState{}
+			s.anns[p.ID] = a
+		}
+		if a.withdrawnAt.isZero() || at.less(a.withdrawnAt) {
+			a.withdrawnAt = at
+		}
+	case TypeCheckInCreated:
+		var p CheckInCreated
+		if !decode(e.Payload, &p) || p.ID == "" {
+			return false
+		}
+		c := s.checkins[p.ID]
+		if c == nil {
+			c = &checkinState{}
+			s.checkins[p.ID] = c
+		}
+		if c.created.isZero() || at.less(c.created) {
+			c.created = at
+			c.c = CheckIn{ID: p.ID, Receipt: p.Receipt, Household: p.Household, Size: p.Size,
+				Status: p.Status, Need: p.Need, HasPersonal: p.Personal, Recorded: e.HLC, OccurredAt: e.OccurredAt}
+			s.receipts[p.Receipt] = Receipt{p.Receipt, "checkin", p.ID, e.HLC}
+		}
+	case TypeReportCreated:
+		var p ReportCreated
+		if !decode(e.Payload, &p) || p.ID == "" {
+			return false
+		}
+		r := s.report(p.ID, e.HLC)
+		if r.created.isZero() || at.less(r.created) {
+			r.created = at
+			r.r.ID, r.r.Receipt, r.r.Category, r.r.Text = p.ID, p.Receipt, p.Category, p.Text
+			r.r.Place, r.r.Urgency, r.r.Recorded, r.r.OccurredAt = p.Place, p.Urgency, e.HLC, e.OccurredAt
+			s.receipts[p.Receipt] = Receipt{p.Receipt, "report", p.ID, e.HLC}
+		}
+	case TypeReportStatusChanged:
+		var p ReportStatusChanged
+		if !decode(e.Payload, &p) || p.ID == "" {
+			return false
+		}
+		r := s.report(p.ID, e.HLC)
+		if r.statusAt.less(at) {
+			r.r.Status, r.statusAt = p.Status, at
+		}
+	case TypeReportAssigned:
+		var p ReportAssigned
+		if !decode(e.Payload, &p) || p.ID == "" {
+			return false
+		}
+		r := s.report(p.ID, e.HLC)
+		if r.assignAt.less(at) {
+			r.r.Assignee, r.assignAt = p.Assignee, at
+		}
+	case TypeReportCommented:
+		var p ReportCommented
+		if !decode(e.Payload, &p) || p.ID == "" {
+			return false
+		}
+		r := s.report(p.ID, e.HLC)
+		r.comments[at] = Comment{Author: p.By, Text: p.Text, At: e.HLC, Origin: e.Origin}
+	default:
+		return false
+	}
+	return true
+}
+
+// report returns the state for id, creating it, and notes an update at h.
+func (s *State) report(id string, h HLC) *reportState {
+	r := s.reports[id]
+	if r == nil {
+		r = &reportState{comments: map[stamp]Comment{}}
+		s.reports[id] = r
+	}
+	if h > r.updated {
+		r.updated = h
+	}
+	return r
+}
+
+// decode parses a payload strictly enough that garbage is refused.
+func decode(raw json.RawMessage, v any) bool {
+	return json.Unmarshal(raw, v) == nil
+}
+
+// View is a consistent, deep-copied picture of the state: safe to keep, send
+// and marshal while the log moves on.
+type View struct {
+	Point         Point          `json:"point"`
+	Services      []Service      `json:"services"`
+	Announcements []Announcement `json:"announcements"` // newest first, withdrawn included
+	CheckIns      []CheckIn      `json:"checkins"`      // in recorded order
+	Reports       []Report       `json:"reports"`       // in recorded order
+	Counts        Counts         `json:"counts"`
+	Last          HLC            `json:"last"` // greatest HLC folded in
+}
+
+// View returns the current picture.
+func (s *State) View() View {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+
+	v := View{Point: clonePoint(s.point), Last: s.last}
+
+	for _, name := range Services {
+		if reg, ok := s.services[name]; ok {
+			v.Services = append(v.Services, cloneService(reg.svc))
+		} else {
+			v.Services = append(v.Services, Service{Name: name, Status: ServiceUnknown})
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.services)) {
+		if !slices.Contains(Services, name) {
+			v.Services = append(v.Services, cloneService(s.services[name].svc))
+		}
+	}
+
+	for _, a := range s.anns {
+		if a.created.isZero() {
+			continue // withdrawal seen before publication
+		}
+		ann := a.ann
+		ann.Title, ann.Body = maps.Clone(ann.Title), maps.Clone(ann.Body)
+		ann.ValidUntil = cloneTime(ann.ValidUntil)
+		ann.Withdrawn = !a.withdrawnAt.isZero()
+		v.Announcements = append(v.Announcements, ann)
+	}
+	slices.SortFunc(v.Announcements, func(a, b Announcement) int {
+		if a.Published != b.Published {
+			return cmpDesc(a.Published, b.Published)
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+
+	cs := make([]*checkinState, 0, len(s.checkins))
+	for _, c := range s.checkins {
+		if !c.created.isZero() {
+			cs = append(cs, c)
+		}
+	}
+	slices.SortFunc(cs, func(a, b *checkinState) int { return cmpStamp(a.created, b.created) })
+	latest := map[string]CheckIn{}
+	for _, c := range cs {
+		ci := c.c
+		ci.OccurredAt = cloneTime(ci.OccurredAt)
+		v.CheckIns = append(v.CheckIns, ci)
+		latest[ci.Household] = ci // sorted ascending: the last one wins
+	}
+	for _, c := range latest {
+		v.Counts.Households++
+		v.Counts.People += c.Size
+		if c.Status == CheckInNeedsHelp {
+			v.Counts.NeedsHelp++
+		}
+	}
+
+	rs := make([]*reportState, 0, len(s.reports))
+	for _, r := range s.reports {
+		if !r.created.isZero() {
+			rs = append(rs, r)
+		}
+	}
+	slices.SortFunc(rs, func(a, b *reportState) int { return cmpStamp(a.created, b.created) })
+	for _, r := range rs {
+		rep := r.r
+		if rep.Status == "" {
+			rep.Status = ReportNew
+		}
+		rep.OccurredAt = cloneTime(rep.OccurredAt)
+		rep.Updated = r.updated
+		rep.Comments = nil
+		for _, at := range slices.SortedFunc(maps.Keys(r.comments), cmpStamp) {
+			rep.Comments = append(rep.Comments, r.comments[at])
+		}
+		v.Reports = append(v.Reports, rep)
+		v.Counts.Reports++
+		if rep.Status != ReportResolved {
+			v.Counts.ReportsOpen++
+		}
+	}
+	return v
+}
+
+// ActiveAnnouncements are the announcements to show at wall time now (zero
+// when the clock is not trusted), newest first.
+func (v View) ActiveAnnouncements(now time.Time) []Announcement {
+	var out []Announcement
+	for _, a := range v.Announcements {
+		if a.ActiveAt(now) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// LookupReceipt finds the check-in or report a receipt code belongs to.
+func (s *State) LookupReceipt(code string) (Receipt, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, ok := s.receipts[code]
+	if !ok {
+		return Receipt{}, false
+	}
+	// A creation replaced by an earlier one for the same id leaves a stale
+	// index entry behind: the entity's own field decides.
+	switch r.Kind {
+	case "report":
+		ok = s.reports[r.ID] != nil && s.reports[r.ID].r.Receipt == code
+	case "checkin":
+		ok = s.checkins[r.ID] != nil && s.checkins[r.ID].c.Receipt == code
+	}
+	return r, ok
+}
+
+func cmpStamp(a, b stamp) int {
+	switch {
+	case a.less(b):
+		return -1
+	case b.less(a):
+		return 1
+	}
+	return 0
+}
+
+func cmpDesc(a, b HLC) int {
+	if a > b {
+		return -1
+	}
+	return 1
+}
+
+func cloneTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
+}
+
+func clonePoint(p Point) Point {
+	if p.Location != nil {
+		l := *p.Location
+		p.Location = &l
+	}
+	p.Contacts = slices.Clone(p.Contacts)
+	return p
+}
+
+func cloneService(s Service) Service {
+	if s.Since != nil {
+		h := *s.Since
+		s.Since = &h
+	}
+	return s
+}
