@@ -2,7 +2,6 @@ package node
 
 import (
 	"regexp"
-	"slices"
 	"time"
 )
 
@@ -178,6 +177,3 @@ type Personal struct {
 
 // Empty reports whether nothing personal was given.
 func (p Personal) Empty() bool { return p == Personal{} }
-
-// oneOf reports whether v is among allowed.
-func oneOf(v string, allowed []string) bool { return slices.Contains(allowed, v) }

@@ -42,6 +42,9 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	clock := s.log.Clock()
 	st := Status{Point: v.Point, Services: v.Services, Counts: v.Counts,
 		ClockOK: clock.Plausible(), Updated: v.Last}
+	if st.Point.ID == "" { // before the first point.configured
+		st.Point.ID = s.log.Origin()
+	}
 	var now time.Time
 	if st.ClockOK {
 		now = clock.Wall().UTC().Truncate(time.Second)

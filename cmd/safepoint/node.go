@@ -153,6 +153,14 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 		id = "sp-" + strings.ToLower(node.NewCode(6))
 	}
 	log, err := node.Open(ctx, file, node.Options{Origin: id})
+	if err != nil && id == "" {
+		// A first start cut short (power cut) leaves a log file without an
+		// origin: give it a made-up one now. A log that has an origin
+		// refuses any other, and the first error stands.
+		if l, err2 := node.Open(ctx, file, node.Options{Origin: "sp-" + strings.ToLower(node.NewCode(6))}); err2 == nil {
+			log, err = l, nil
+		}
+	}
 	if err != nil {
 		return err
 	}

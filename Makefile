@@ -1,0 +1,38 @@
+# Safepoint. `make help` lists the targets.
+SHELL   := /bin/bash
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+RUN_DIR ?= .run
+
+.DEFAULT_GOAL := help
+.PHONY: help run build test check bench cross clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build bin/safepoint for this machine
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/safepoint ./cmd/safepoint
+
+run: build ## run a node on embedded defaults (data in .run/node, http://127.0.0.1:8080)
+	bin/safepoint node --data $(RUN_DIR)/node --http 127.0.0.1:8080 --municipality 2161 --name "Byhuset (demo)"
+
+test: ## run every test, with the race detector
+	$(GO) test -race -count=1 ./...
+
+check: ## gofmt, go vet, staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+bench: ## run the benchmarks (figures go to docs/BENCHMARKS.md)
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+cross: ## static builds for linux/arm64 and linux/arm (GOARM=6) into dist/
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/safepoint-linux-arm64 ./cmd/safepoint
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=6 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/safepoint-linux-armv6 ./cmd/safepoint
+	@ls -l dist/
+
+clean: ## remove build output and the run directory
+	rm -rf bin dist $(RUN_DIR)
