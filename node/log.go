@@ -24,9 +24,12 @@ var ErrOriginMismatch = errors.New("event log belongs to another origin")
 
 // Options configure Open. Zero fields mean defaults.
 type Options struct {
-	// Origin names this log's own stream. Required when the log is new;
-	// when empty, the stored origin is used.
+	// Origin names this log's own stream. When empty, the stored origin
+	// is used; a log that has none yet takes one from NewOrigin.
 	Origin string
+	// NewOrigin makes up an origin for a log that has none: a first start
+	// without a configured id, or one cut short before it wrote its origin.
+	NewOrigin func() string
 	// Clock hands out HLC timestamps; a clock on time.Now by default.
 	Clock *Clock
 	// MaxBatch bounds how many concurrent appends share one transaction
@@ -89,6 +92,13 @@ func Open(ctx context.Context, file string, opts Options) (*Log, error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return nil, fmt.Errorf("event log: %w", err)
 	}
+	// Create the file 0600 before SQLite does (0644): SQLite gives the -wal
+	// and -shm files the database's own permissions.
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("event log: %w", err)
+	}
+	f.Close()
 	w, err := openDB(file, false)
 	if err != nil {
 		return nil, err
@@ -101,7 +111,7 @@ func Open(ctx context.Context, file string, opts Options) (*Log, error) {
 	if l.maxBatch <= 0 {
 		l.maxBatch = 64
 	}
-	if err := l.init(ctx, file, opts.Origin); err != nil {
+	if err := l.init(ctx, file, opts.Origin, opts.NewOrigin); err != nil {
 		w.Close()
 		if l.Reader.db != nil {
 			l.Reader.db.Close()
@@ -113,7 +123,7 @@ func Open(ctx context.Context, file string, opts Options) (*Log, error) {
 	return l, nil
 }
 
-func (l *Log) init(ctx context.Context, file, origin string) error {
+func (l *Log) init(ctx context.Context, file, origin string, newOrigin func() string) error {
 	if err := migrate(ctx, l.w); err != nil {
 		return err
 	}
@@ -121,6 +131,9 @@ func (l *Log) init(ctx context.Context, file, origin string) error {
 	err := l.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'origin'`).Scan(&stored)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
+		if origin == "" && newOrigin != nil {
+			origin = newOrigin()
+		}
 		if origin == "" {
 			return errors.New("event log: new log needs an origin")
 		}
@@ -314,7 +327,12 @@ func (l *Log) Close() error {
 	l.closeOnce.Do(func() {
 		close(l.stop)
 		<-l.done
-		l.closeErr = errors.Join(l.w.Close(), l.Reader.db.Close())
+		// Fold the WAL back into the database so that the file alone is a
+		// complete copy, then close the readers before the writer: the
+		// last connection to close removes the WAL, and a read-only one
+		// cannot.
+		_, cerr := l.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		l.closeErr = errors.Join(cerr, l.Reader.db.Close(), l.w.Close())
 	})
 	return l.closeErr
 }

@@ -341,3 +341,29 @@ func TestConfigurePoint(t *testing.T) {
 		t.Errorf("%d events, want 2", n)
 	}
 }
+
+// TestNewOrigin: a first start cut short after the schema but before the
+// origin was written must not leave a log that never opens again.
+func TestNewOrigin(t *testing.T) {
+	file := filepath.Join(t.TempDir(), FileName)
+	db, err := openDB(file, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	made := 0
+	newOrigin := func() string { made++; return "sp-new" }
+	for i := 0; i < 2; i++ {
+		l, err := Open(context.Background(), file, Options{NewOrigin: newOrigin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Origin() != "sp-new" || made != 1 {
+			t.Fatalf("open %d: origin %q, NewOrigin called %d times; want one call, then the stored origin", i, l.Origin(), made)
+		}
+		l.Close()
+	}
+}

@@ -22,7 +22,7 @@ type wallClock struct {
 	t  time.Time
 }
 
-func (w *wallClock) Now() time.Time { w.mu.Lock(); defer w.mu.Unlock(); return w.t }
+func (w *wallClock) Now() time.Time  { w.mu.Lock(); defer w.mu.Unlock(); return w.t }
 func (w *wallClock) Set(t time.Time) { w.mu.Lock(); defer w.mu.Unlock(); w.t = t }
 
 func newTestServer(t *testing.T, opts Options, clock *node.Clock) (*httptest.Server, *node.Log) {

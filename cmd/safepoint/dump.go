@@ -48,4 +48,3 @@ func runDump(ctx context.Context, args []string, env func(string) string, stdout
 	}
 	return out.Flush()
 }
-

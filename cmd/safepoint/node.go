@@ -147,24 +147,24 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	file := filepath.Join(cfg.Data, node.FileName)
-	id := cfg.ID
-	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) && id == "" {
-		id = "sp-" + strings.ToLower(node.NewCode(6))
+	// The directory holds residents' personal data: tighten one that
+	// already existed with looser permissions.
+	if err := os.Chmod(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
 	}
-	log, err := node.Open(ctx, file, node.Options{Origin: id})
-	if err != nil && id == "" {
-		// A first start cut short (power cut) leaves a log file without an
-		// origin: give it a made-up one now. A log that has an origin
-		// refuses any other, and the first error stands.
-		if l, err2 := node.Open(ctx, file, node.Options{Origin: "sp-" + strings.ToLower(node.NewCode(6))}); err2 == nil {
-			log, err = l, nil
-		}
-	}
+	log, err := node.Open(ctx, filepath.Join(cfg.Data, node.FileName), node.Options{
+		Origin:    cfg.ID,
+		NewOrigin: func() string { return "sp-" + strings.ToLower(node.NewCode(6)) },
+	})
 	if err != nil {
 		return err
 	}
-	defer log.Close()
+	defer func() {
+		if err := log.Close(); err != nil {
+			logger.Error("Closing the event log failed", "err", err)
+		}
+		logger.Info("Stopped")
+	}()
 
 	p := node.Point{Name: cfg.Name, Municipality: cfg.Municipality, Location: cfg.Location,
 		OpeningHours: cfg.OpeningHours, Contacts: cfg.Contacts}
@@ -213,7 +213,5 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 		}
 		return nil
 	})
-	err = g.Wait()
-	logger.Info("Stopped")
-	return err
+	return g.Wait()
 }
