@@ -175,15 +175,20 @@ func (s *Server) appendFailed(w http.ResponseWriter, err error) {
 // JSON content type, valid UTF-8, one object, no unknown fields, right types.
 // On failure it has answered the request and returns false.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	return readJSONLimit(w, r, v, MaxBody)
+}
+
+// readJSONLimit is readJSON with another size limit.
+func readJSONLimit(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		writeError(w, http.StatusUnsupportedMediaType, "body must be JSON (Content-Type: application/json)")
 		return false
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", MaxBody))
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", limit))
 			return false
 		}
 		writeError(w, http.StatusBadRequest, "could not read the body")

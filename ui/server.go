@@ -1,8 +1,14 @@
 package ui
 
 import (
+	"context"
+	"embed"
+	"html/template"
+	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
@@ -17,19 +23,93 @@ type Options struct {
 	PublicPerMinute float64
 	// PublicBurst is how many it may make at once; 10 by default.
 	PublicBurst int
+	// StaffTLS, when set, keeps staff routes on HTTPS: on plain HTTP they
+	// redirect to HTTPSPort on the same host.
+	StaffTLS  bool
+	HTTPSPort string
+	// Fingerprint is the staff certificate's SHA-256 fingerprint, shown to
+	// logged-in staff so they can compare it with what their browser shows.
+	Fingerprint string
 }
 
 // Server serves the node's HTTP routes.
 type Server struct {
-	log     *node.Log
-	logger  *slog.Logger
-	public  *limiter
-	handler http.Handler
+	opts     Options
+	log      *node.Log
+	accounts *node.Accounts
+	logger   *slog.Logger
+	public   *limiter
+	logins   *loginGuard
+	pages    *template.Template
+	handler  http.Handler
+}
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// access says who may use a route.
+type access int
+
+const (
+	public    access = iota
+	staffPage        // HTML for staff: without a session, a redirect to /login
+	staffAPI         // JSON for staff: without a session, 401
+)
+
+// route is one entry of the router. Every route is declared in routes(),
+// so tests can sweep them all and a new one cannot be forgotten.
+type route struct {
+	method, path string
+	access       access
+	// role is the least role a staff route needs; the zero value means
+	// viewer for reads and staff for changes.
+	role    node.Role
+	handler http.HandlerFunc
+}
+
+// mutating reports whether the route changes state.
+func (r route) mutating() bool { return r.method != http.MethodGet && r.method != http.MethodHead }
+
+func (r route) minRole() node.Role {
+	switch {
+	case r.role != "":
+		return r.role
+	case r.mutating():
+		return node.RoleStaff
+	}
+	return node.RoleViewer
+}
+
+func (s *Server) routes() []route {
+	limited := func(h http.HandlerFunc) http.HandlerFunc { return s.public.wrap(h).ServeHTTP }
+	return []route{
+		{method: "GET", path: "/healthz", access: public, handler: s.healthz},
+		{method: "GET", path: "/static/", access: public, handler: s.static},
+		{method: "GET", path: "/api/status", access: public, handler: s.status},
+		{method: "POST", path: "/api/reports", access: public, handler: limited(s.createReport)},
+		{method: "POST", path: "/api/checkins", access: public, handler: limited(s.createCheckIn)},
+
+		{method: "GET", path: "/login", access: public, handler: s.loginPage},
+		{method: "POST", path: "/login", access: public, handler: s.loginForm},
+		{method: "POST", path: "/api/login", access: public, handler: s.loginAPI},
+		{method: "POST", path: "/logout", access: staffAPI, role: node.RoleViewer, handler: s.logout},
+
+		{method: "GET", path: "/board", access: staffPage, handler: s.board},
+		{method: "POST", path: "/board/announcements", access: staffPage, handler: s.announceForm},
+		{method: "GET", path: "/api/staff/state", access: staffAPI, handler: s.staffState},
+		{method: "POST", path: "/api/staff/announcements", access: staffAPI, handler: s.announceAPI},
+		{method: "GET", path: "/api/staff/accounts", access: staffAPI, role: node.RoleAdmin, handler: s.listAccounts},
+		{method: "POST", path: "/api/staff/accounts", access: staffAPI, role: node.RoleAdmin, handler: s.addAccount},
+		{method: "POST", path: "/api/staff/accounts/{name}/disable", access: staffAPI, role: node.RoleAdmin, handler: s.disableAccount},
+	}
 }
 
 // New builds a server around the node's log.
 func New(opts Options) *Server {
-	s := &Server{log: opts.Log, logger: opts.Logger}
+	s := &Server{opts: opts, log: opts.Log, accounts: opts.Log.Accounts(), logger: opts.Logger}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -41,18 +121,54 @@ func New(opts Options) *Server {
 		burst = 10
 	}
 	s.public = newLimiter(perMinute/60, burst, 10*time.Minute)
+	s.logins = newLoginGuard()
+	s.pages = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /api/status", s.status)
-	mux.Handle("POST /api/reports", s.public.wrap(http.HandlerFunc(s.createReport)))
-	mux.Handle("POST /api/checkins", s.public.wrap(http.HandlerFunc(s.createCheckIn)))
-	s.handler = s.logRequests(secureHeaders(mux))
+	for _, rt := range s.routes() {
+		var h http.Handler = rt.handler
+		switch {
+		case rt.access != public:
+			h = s.staffOnly(rt, h)
+		case strings.HasPrefix(rt.path, "/login") || rt.path == "/api/login":
+			h = s.requireTLS(h)
+		}
+		mux.Handle(rt.method+" "+rt.path, h)
+	}
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusForbidden, "cross-site request refused")
+	}))
+	s.handler = s.logRequests(secureHeaders(cop.Handler(mux)))
 	return s
 }
 
 // ServeHTTP makes a Server an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) static(w http.ResponseWriter, r *http.Request) {
+	sub, _ := fs.Sub(staticFS, "static")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	http.StripPrefix("/static/", http.FileServerFS(sub)).ServeHTTP(w, r)
+}
+
+// requireTLS sends a request that came over plain HTTP to the HTTPS
+// listener when staff routes are kept on HTTPS.
+func (s *Server) requireTLS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.StaffTLS && r.TLS == nil {
+			host := r.Host
+			if h, _, err := net.SplitHostPort(host); err == nil {
+				host = h
+			}
+			target := "https://" + net.JoinHostPort(host, s.opts.HTTPSPort) + r.URL.RequestURI()
+			// 308 keeps the method, so a POST is not silently turned into a GET.
+			http.Redirect(w, r, target, http.StatusPermanentRedirect)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 // secureHeaders sets the headers every answer carries.
 func secureHeaders(next http.Handler) http.Handler {
@@ -61,6 +177,7 @@ func secureHeaders(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		next.ServeHTTP(w, r)
 	})
 }
@@ -85,7 +202,8 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 }
 
 // logRequests logs method, path, status and duration: never a body, a
-// query string or a client address, which could identify a resident.
+// query string, a cookie or a client address, which could identify a
+// resident or open a session.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -94,4 +212,12 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		s.logger.Debug("Request", "method", r.Method, "path", r.URL.Path,
 			"status", rec.status, "duration", time.Since(start).Round(time.Microsecond))
 	})
+}
+
+type ctxKey struct{}
+
+// sessionFrom returns the session the staff middleware attached.
+func sessionFrom(ctx context.Context) node.Session {
+	s, _ := ctx.Value(ctxKey{}).(node.Session)
+	return s
 }

@@ -27,6 +27,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"node", "run the safety point's daemon", runNode},
+		{"user", "manage staff accounts: add, list, disable, enable, passwd", runUser},
 		{"dump", "print every event of a log as JSON lines", runDump},
 		{"version", "print the version", runVersion},
 		{"help", "list the commands, or show one command's flags", nil},

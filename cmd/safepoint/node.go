@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +27,8 @@ import (
 type nodeConfig struct {
 	Data         string  `toml:"data"`
 	HTTP         string  `toml:"http"`
+	HTTPS        string  `toml:"https"`
+	StaffTLS     string  `toml:"staff_tls"`
 	ID           string  `toml:"id"`
 	Name         string  `toml:"name"`
 	Municipality string  `toml:"municipality"`
@@ -44,6 +47,8 @@ func defaultNodeConfig() nodeConfig {
 	return nodeConfig{
 		Data:        "/var/lib/safepoint",
 		HTTP:        ":8080",
+		HTTPS:       ":8443",
+		StaffTLS:    "on",
 		LogLevel:    "info",
 		LogFormat:   "text",
 		PublicRate:  12,
@@ -57,6 +62,8 @@ func nodeFlags(cfg *nodeConfig, configPath *string, stderr io.Writer) *flag.Flag
 	fs.StringVar(configPath, "config", "", "TOML configuration `file`")
 	fs.StringVar(&cfg.Data, "data", cfg.Data, "data `directory`: the event log and the node's keys")
 	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "listen `address` for the resident pages and API")
+	fs.StringVar(&cfg.HTTPS, "https", cfg.HTTPS, "listen `address` for staff over HTTPS")
+	fs.StringVar(&cfg.StaffTLS, "staff-tls", cfg.StaffTLS, "`on`: staff routes only over HTTPS; off: everything on plain HTTP (loopback tests, a separately secured staff network)")
 	fs.StringVar(&cfg.ID, "id", cfg.ID, "point `id` (lower-case letters, digits, dashes); made up on first start when empty")
 	fs.StringVar(&cfg.Name, "name", cfg.Name, "point `name` shown to residents")
 	fs.StringVar(&cfg.Municipality, "municipality", cfg.Municipality, "SCB kommunkod, four `digits` (e.g. 2161)")
@@ -92,6 +99,15 @@ func (c *nodeConfig) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
 		errs = append(errs, fmt.Errorf("--http %q: %v", c.HTTP, err))
+	}
+	switch c.StaffTLS {
+	case "on":
+		if _, _, err := net.SplitHostPort(c.HTTPS); err != nil {
+			errs = append(errs, fmt.Errorf("--https %q: %v", c.HTTPS, err))
+		}
+	case "off":
+	default:
+		errs = append(errs, fmt.Errorf("--staff-tls %q: on or off", c.StaffTLS))
 	}
 	if c.PublicRate <= 0 || c.PublicBurst <= 0 {
 		errs = append(errs, errors.New("--public-rate and --public-burst must be positive"))
@@ -181,37 +197,71 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 		logger.Warn("Municipality not set: set --municipality to the SCB kommunkod before linking to a central")
 	}
 
+	if ok, err := log.Accounts().HasAdmin(ctx); err != nil {
+		return err
+	} else if !ok {
+		logger.Warn("No admin account yet: create one with: safepoint user add --data " + cfg.Data + " --name NAME --role admin")
+	}
+
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	srv := &http.Server{
-		Handler: ui.New(ui.Options{Log: log, Logger: logger,
-			PublicPerMinute: cfg.PublicRate, PublicBurst: cfg.PublicBurst}),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	opts := ui.Options{Log: log, Logger: logger, PublicPerMinute: cfg.PublicRate, PublicBurst: cfg.PublicBurst}
+	var tlsLn net.Listener
+	if cfg.StaffTLS == "on" {
+		host, _ := os.Hostname()
+		cert, fingerprint, err := ui.LoadOrCreateCert(cfg.Data, host)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		raw, err := net.Listen("tcp", cfg.HTTPS)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("https: %w", err)
+		}
+		tlsLn = tls.NewListener(raw, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		_, port, _ := net.SplitHostPort(raw.Addr().String())
+		opts.StaffTLS, opts.HTTPSPort, opts.Fingerprint = true, port, fingerprint
+		logger.Info("Serving staff over HTTPS", "addr", raw.Addr().String(), "fingerprint", "SHA256:"+fingerprint)
+	} else {
+		logger.Warn("Staff TLS is off: staff passwords and sessions travel in clear text")
 	}
+	handler := ui.New(opts)
 	logger.Info("Serving", "addr", ln.Addr().String())
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http: %w", err)
+	serve := func(l net.Listener) {
+		srv := &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       60 * time.Second,
+			MaxHeaderBytes:    16 << 10,
+			// net/http's own messages name client addresses: debug only.
+			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		}
-		return nil
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			srv.Close()
-		}
-		return nil
-	})
+		g.Go(func() error {
+			if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve %s: %w", l.Addr(), err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				srv.Close()
+			}
+			return nil
+		})
+	}
+	serve(ln)
+	if tlsLn != nil {
+		serve(tlsLn)
+	}
 	return g.Wait()
 }

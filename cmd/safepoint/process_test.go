@@ -206,7 +206,7 @@ func startNode(t testing.TB, env []string, args ...string) *proc {
 
 // nodeArgs are the flags every node of these tests runs with.
 func nodeArgs(data string, extra ...string) []string {
-	return append([]string{"--data", data, "--http", "127.0.0.1:0", "--log-format", "json",
+	return append([]string{"--data", data, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--log-format", "json",
 		"--log-level", "debug", "--municipality", "2161",
 		"--public-rate", "1000000", "--public-burst", "1000000"}, extra...)
 }
@@ -751,6 +751,9 @@ func TestPersonalDataStaysOut(t *testing.T) {
 	// Refused data never reached the disk at all.
 	files, _ := filepath.Glob(filepath.Join(dir, "*"))
 	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil && fi.IsDir() {
+			continue
+		}
 		raw, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -769,7 +772,7 @@ var madeUpID = regexp.MustCompile(`^sp-[a-z0-9]{6}$`)
 // restarts keep it without writing; another --id is refused.
 func TestFirstStartIdentity(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "not", "yet") // does not exist
-	plain := []string{"--data", dir, "--http", "127.0.0.1:0"}
+	plain := []string{"--data", dir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0"}
 
 	p := startNode(t, nil, plain...)
 	if _, err := os.Stat(filepath.Join(dir, node.FileName)); err != nil {
@@ -811,7 +814,7 @@ func TestFirstStartIdentity(t *testing.T) {
 	p.terminate()
 
 	other := "sp-other1"
-	p = start(t, nil, "node", "--data", dir, "--http", "127.0.0.1:0", "--id", other)
+	p = start(t, nil, "node", "--data", dir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--id", other)
 	if code := p.wait(10 * time.Second); code == 0 {
 		t.Fatalf("start with --id %s on the log of %s succeeded; stderr:\n%s", other, id, p.stderr)
 	}
@@ -839,6 +842,7 @@ func TestConfigPrecedence(t *testing.T) {
 	writeFile(fmt.Sprintf(`name = "FromFile"
 municipality = "0180"
 http = "127.0.0.1:0"
+https = "127.0.0.1:0"
 data = %q
 log_format = "json"
 opening_hours = "08-20"
@@ -936,7 +940,7 @@ func TestCrashDuringFirstStart(t *testing.T) {
 	for i := 0; i < tries; i++ {
 		dir := filepath.Join(t.TempDir(), "data")
 		file := filepath.Join(dir, node.FileName)
-		p := start(t, nil, "node", "--data", dir, "--http", "127.0.0.1:0")
+		p := start(t, nil, "node", "--data", dir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0")
 		// Kill as soon as the log file exists: mid-creation.
 		deadline := time.Now().Add(10 * time.Second)
 		for {
@@ -955,13 +959,13 @@ func TestCrashDuringFirstStart(t *testing.T) {
 			continue
 		}
 		cut++
-		p = startNode(t, nil, "--data", dir, "--http", "127.0.0.1:0")
+		p = startNode(t, nil, "--data", dir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0")
 		id := p.getStatus(t).Point.ID
 		p.terminate()
 		if !madeUpID.MatchString(id) {
 			t.Errorf("point id %q after a cut first start", id)
 		}
-		p = startNode(t, nil, "--data", dir, "--http", "127.0.0.1:0")
+		p = startNode(t, nil, "--data", dir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0")
 		if got := p.getStatus(t).Point.ID; got != id {
 			t.Errorf("point id changed from %q to %q across a restart", id, got)
 		}

@@ -1,0 +1,221 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/safepoint-se/safepoint/node"
+)
+
+// StaffState is the staff's JSON snapshot at GET /api/staff/state: the
+// whole fold (check-ins without personal data) and who is asking.
+type StaffState struct {
+	node.View
+	Me          node.Account `json:"me"`
+	ClockOK     bool         `json:"clock_ok"`
+	Fingerprint string       `json:"fingerprint,omitempty"`
+}
+
+func (s *Server) staffSnapshot(r *http.Request) StaffState {
+	v := s.log.State().View()
+	if v.Point.ID == "" {
+		v.Point.ID = s.log.Origin()
+	}
+	return StaffState{View: v, Me: sessionFrom(r.Context()).Account,
+		ClockOK: s.log.Clock().Plausible(), Fingerprint: s.opts.Fingerprint}
+}
+
+func (s *Server) staffState(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.staffSnapshot(r))
+}
+
+type boardView struct {
+	StaffState
+	CSRF       string
+	Active     []node.Announcement
+	Severities []string
+	Notice     string
+	Error      string
+}
+
+func (s *Server) board(w http.ResponseWriter, r *http.Request) {
+	notice := ""
+	if r.URL.Query().Get("published") == "1" {
+		notice = "Meddelandet är publicerat. / The announcement is published."
+	}
+	s.renderBoard(w, r, http.StatusOK, notice, "")
+}
+
+func (s *Server) renderBoard(w http.ResponseWriter, r *http.Request, code int, notice, errMsg string) {
+	st := s.staffSnapshot(r)
+	var now time.Time
+	if st.ClockOK {
+		now = s.log.Clock().Wall()
+	}
+	s.render(w, code, "board.html", boardView{StaffState: st, CSRF: sessionFrom(r.Context()).CSRF,
+		Active: st.View.ActiveAnnouncements(now), Severities: node.Severities, Notice: notice, Error: errMsg})
+}
+
+// AnnouncementRequest is the body of POST /api/staff/announcements.
+type AnnouncementRequest struct {
+	Title      map[string]string `json:"title"`
+	Body       map[string]string `json:"body"`
+	Severity   string            `json:"severity"`
+	ValidUntil *time.Time        `json:"valid_until"`
+}
+
+var langCode = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$`)
+
+// announcement validates a request into an event payload.
+func (s *Server) announcement(req AnnouncementRequest, by string) (node.AnnouncementPublished, error) {
+	var v validator
+	p := node.AnnouncementPublished{ID: node.NewID(), Title: map[string]string{}, Body: map[string]string{},
+		Severity: v.oneOf("severity", req.Severity, "info", node.Severities), Source: "node:" + s.log.Origin(), By: by}
+	if len(req.Title) > 20 || len(req.Body) > 20 {
+		v.fail("title, body: at most 20 languages")
+	}
+	for lang, t := range req.Title {
+		if !langCode.MatchString(lang) {
+			v.fail("title: %q is not a language code", lang)
+		}
+		if t = v.text("title."+lang, t, false, 200); t != "" {
+			p.Title[lang] = t
+		}
+	}
+	for lang, b := range req.Body {
+		if !langCode.MatchString(lang) {
+			v.fail("body: %q is not a language code", lang)
+		}
+		if b = v.text("body."+lang, b, false, 4000); b != "" {
+			p.Body[lang] = b
+		}
+	}
+	if p.Title["sv"] == "" {
+		v.fail("title.sv: required (Swedish first)")
+	}
+	if req.ValidUntil != nil {
+		until := req.ValidUntil.UTC()
+		if s.log.Clock().Plausible() && !until.After(s.log.Clock().Wall()) {
+			v.fail("valid_until: already past")
+		}
+		p.ValidUntil = &until
+	}
+	return p, v.err
+}
+
+func (s *Server) announceAPI(w http.ResponseWriter, r *http.Request) {
+	var req AnnouncementRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	p, err := s.announcement(req, sessionFrom(r.Context()).Account.Name)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if _, err := s.log.Append(r.Context(), node.Draft{Type: node.TypeAnnouncementPublished, Payload: p}); err != nil {
+		s.appendFailed(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"id": p.ID})
+}
+
+// stockholm is where the points are: a datetime-local field means
+// Swedish time.
+var stockholm = func() *time.Location {
+	loc, err := time.LoadLocation("Europe/Stockholm")
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}()
+
+func (s *Server) announceForm(w http.ResponseWriter, r *http.Request) {
+	// staffOnly has parsed the form (bounded) for the CSRF token.
+	f := r.PostForm
+	req := AnnouncementRequest{
+		Title:    map[string]string{"sv": f.Get("title_sv"), "en": f.Get("title_en")},
+		Body:     map[string]string{"sv": f.Get("body_sv"), "en": f.Get("body_en")},
+		Severity: f.Get("severity"),
+	}
+	if until := strings.TrimSpace(f.Get("valid_until")); until != "" {
+		t, err := time.ParseInLocation("2006-01-02T15:04", until, stockholm)
+		if err != nil {
+			s.renderBoard(w, r, http.StatusBadRequest, "", "Ogiltig tid för ”gäller till”. / Invalid valid-until time.")
+			return
+		}
+		req.ValidUntil = &t
+	}
+	p, err := s.announcement(req, sessionFrom(r.Context()).Account.Name)
+	if err != nil {
+		s.renderBoard(w, r, http.StatusBadRequest, "", err.Error())
+		return
+	}
+	if _, err := s.log.Append(r.Context(), node.Draft{Type: node.TypeAnnouncementPublished, Payload: p}); err != nil {
+		s.logger.Error("Append failed", "err", err)
+		s.renderBoard(w, r, http.StatusServiceUnavailable, "", "Kunde inte spara. Försök igen. / Could not store it. Try again.")
+		return
+	}
+	http.Redirect(w, r, "/board?published=1", http.StatusSeeOther)
+}
+
+func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
+	accs, err := s.accounts.List(r.Context())
+	if err != nil {
+		s.logger.Error("Listing accounts failed", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "could not read the accounts")
+		return
+	}
+	if accs == nil {
+		accs = []node.Account{}
+	}
+	writeJSON(w, http.StatusOK, accs)
+}
+
+// AccountRequest is the body of POST /api/staff/accounts.
+type AccountRequest struct {
+	Name     string    `json:"name"`
+	Role     node.Role `json:"role"`
+	Password string    `json:"password"`
+}
+
+func (s *Server) addAccount(w http.ResponseWriter, r *http.Request) {
+	var req AccountRequest
+	if !readJSONLimit(w, r, &req, maxLoginBodySize) {
+		return
+	}
+	err := s.accounts.Add(r.Context(), strings.TrimSpace(req.Name), req.Role, req.Password)
+	switch {
+	case err == nil:
+		s.logger.Info("Account added", "role", req.Role)
+		writeJSON(w, http.StatusCreated, map[string]string{"name": strings.TrimSpace(req.Name)})
+	case errors.Is(err, node.ErrAccountExists):
+		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, node.ErrBadAccountName), errors.Is(err, node.ErrBadRole), errors.Is(err, node.ErrWeakPassword):
+		writeError(w, http.StatusBadRequest, err.Error())
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("could not add the account: %v", err))
+	}
+}
+
+func (s *Server) disableAccount(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if name == sessionFrom(r.Context()).Account.Name {
+		writeError(w, http.StatusBadRequest, "you cannot disable your own account")
+		return
+	}
+	err := s.accounts.SetDisabled(r.Context(), name, true)
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusNoContent)
+	case errors.Is(err, node.ErrNoAccount):
+		writeError(w, http.StatusNotFound, err.Error())
+	default:
+		s.logger.Error("Disabling an account failed", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "could not disable the account")
+	}
+}
