@@ -16,7 +16,15 @@ build: ## build bin/safepoint for this machine
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/safepoint ./cmd/safepoint
 
 run: build ## run a node on embedded defaults (data in .run/node, http://127.0.0.1:8080)
-	bin/safepoint node --data $(RUN_DIR)/node --http 127.0.0.1:8080 --municipality 2161 --name "Byhuset (demo)"
+	@mkdir -p $(RUN_DIR)
+	@if [ ! -s $(RUN_DIR)/demo-password ]; then \
+	  pw=$$(head -c 15 /dev/urandom | base64 | tr -d '/+='); \
+	  printf '%s\n%s\n' "$$pw" "$$pw" | bin/safepoint user add --data $(RUN_DIR)/node --name demo --role admin >/dev/null && \
+	  echo "$$pw" > $(RUN_DIR)/demo-password; fi
+	@echo "Residents: http://127.0.0.1:8080/api/status"
+	@echo "Staff:     https://127.0.0.1:8443/board  (name demo, password $$(cat $(RUN_DIR)/demo-password))"
+	bin/safepoint node --data $(RUN_DIR)/node --http 127.0.0.1:8080 --https 127.0.0.1:8443 \
+	  --municipality 2161 --name "Byhuset (demo)"
 
 test: ## run every test, with the race detector
 	$(GO) test -race -count=1 ./...
