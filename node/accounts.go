@@ -66,6 +66,9 @@ var (
 
 var accountName = regexp.MustCompile(`^[\p{L}\p{N}._-]{1,64}$`)
 
+// ValidAccountName reports whether name may name an account.
+func ValidAccountName(name string) bool { return accountName.MatchString(name) }
+
 // Account is a staff account, without its secret.
 type Account struct {
 	Name     string    `json:"name"`
@@ -84,6 +87,7 @@ type Accounts struct {
 
 // Accounts returns the account store of the log's database.
 func (l *Log) Accounts() *Accounts {
+	dummyHash() // made now, so the first unknown-name login costs one hash like the rest
 	return &Accounts{w: l.w, r: l.Reader.db, now: l.clock.Wall}
 }
 
@@ -91,6 +95,9 @@ func (l *Log) Accounts() *Accounts {
 // running beside the daemon, creating and migrating the database if needed.
 // Close it with Close.
 func OpenAccounts(ctx context.Context, file string) (*Accounts, error) {
+	if err := createPrivate(file); err != nil {
+		return nil, err
+	}
 	db, err := openDB(file, false)
 	if err != nil {
 		return nil, err
@@ -185,7 +192,7 @@ func validPassword(p string) error {
 
 // Add creates an account.
 func (a *Accounts) Add(ctx context.Context, name string, role Role, password string) error {
-	if !accountName.MatchString(name) {
+	if !ValidAccountName(name) {
 		return ErrBadAccountName
 	}
 	if !role.Valid() {

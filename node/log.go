@@ -92,13 +92,9 @@ func Open(ctx context.Context, file string, opts Options) (*Log, error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return nil, fmt.Errorf("event log: %w", err)
 	}
-	// Create the file 0600 before SQLite does (0644): SQLite gives the -wal
-	// and -shm files the database's own permissions.
-	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("event log: %w", err)
+	if err := createPrivate(file); err != nil {
+		return nil, err
 	}
-	f.Close()
 	w, err := openDB(file, false)
 	if err != nil {
 		return nil, err
@@ -338,3 +334,14 @@ func (l *Log) Close() error {
 }
 
 func unixMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// createPrivate creates the database file 0600 before SQLite would (0644):
+// it holds personal data, and SQLite gives the -wal and -shm files the
+// database's own permissions. An existing file is left as it is.
+func createPrivate(file string) error {
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("event log: %w", err)
+	}
+	return f.Close()
+}

@@ -83,10 +83,14 @@ otherwise read as two lines from standard input.`)
 	if action == "add" && !node.Role(role).Valid() {
 		return fmt.Errorf("user add: --role %q: %w", role, node.ErrBadRole)
 	}
+	if action == "add" && !node.ValidAccountName(name) {
+		return fmt.Errorf("user add: --name %q: %w", name, node.ErrBadAccountName)
+	}
 
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	// Before the node's first start this makes the database (0600).
 	accounts, err := node.OpenAccounts(ctx, filepath.Join(data, node.FileName))
 	if err != nil {
 		return err
