@@ -211,3 +211,25 @@ func TestSessionsSurviveRestart(t *testing.T) {
 		t.Fatalf("after restart: %+v, %v", s, err)
 	}
 }
+
+// TestDisabledAccountHasNoSession: the session lookup itself refuses a
+// disabled account, even if its sessions were somehow left behind (SetDisabled
+// deletes them too).
+func TestDisabledAccountHasNoSession(t *testing.T) {
+	ctx := context.Background()
+	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{})
+	a := l.Accounts()
+	if err := a.Add(ctx, "eva", RoleStaff, "1234567890"); err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := a.NewSession(ctx, Account{Name: "eva", Role: RoleStaff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.w.Exec(`UPDATE accounts SET disabled = 1 WHERE name = 'eva'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Session(ctx, token); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("session of a disabled account: %v", err)
+	}
+}

@@ -39,9 +39,20 @@ type loginGuard struct {
 }
 
 type failures struct {
-	count       int
-	first       time.Time
+	times       []time.Time // failures within lockoutWindow, fewer than lockoutFailures
 	lockedUntil time.Time
+}
+
+// forget drops the failures older than lockoutWindow: the window slides,
+// so failures within it count however long ago the first one was.
+func (f *failures) forget(now time.Time) {
+	kept := f.times[:0]
+	for _, t := range f.times {
+		if now.Sub(t) <= lockoutWindow {
+			kept = append(kept, t)
+		}
+	}
+	f.times = kept
 }
 
 func newLoginGuard() *loginGuard {
@@ -67,7 +78,7 @@ func (g *loginGuard) failed(name string, now time.Time) {
 	defer g.mu.Unlock()
 	if len(g.names) >= maxTrackedNames {
 		for k, f := range g.names { // forget what no longer matters
-			if now.Sub(f.first) > lockoutWindow && now.After(f.lockedUntil) {
+			if f.forget(now); len(f.times) == 0 && now.After(f.lockedUntil) {
 				delete(g.names, k)
 			}
 		}
@@ -80,13 +91,11 @@ func (g *loginGuard) failed(name string, now time.Time) {
 		f = &failures{}
 		g.names[name] = f
 	}
-	if now.Sub(f.first) > lockoutWindow {
-		f.count, f.first = 0, now
-	}
-	f.count++
-	if f.count >= lockoutFailures {
+	f.forget(now)
+	f.times = append(f.times, now)
+	if len(f.times) >= lockoutFailures {
 		f.lockedUntil = now.Add(lockoutDuration)
-		f.count, f.first = 0, now
+		f.times = f.times[:0]
 	}
 }
 
@@ -282,10 +291,18 @@ func (s *Server) staffOnly(rt route, next http.Handler) http.Handler {
 			return
 		}
 		if rt.mutating() {
-			token := r.Header.Get("X-CSRF-Token")
-			if token == "" && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+				// A form: parse it here, bounded, for the token and for the
+				// handler, which reads r.PostForm.
 				r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
-				token = r.PostFormValue("csrf")
+				if err := r.ParseForm(); err != nil {
+					writeError(w, http.StatusBadRequest, "could not read the form")
+					return
+				}
+			}
+			token := r.Header.Get("X-CSRF-Token")
+			if token == "" {
+				token = r.PostForm.Get("csrf")
 			}
 			if !node.SameToken(token, sess.CSRF) {
 				writeError(w, http.StatusForbidden, "missing or wrong CSRF token")

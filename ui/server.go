@@ -201,15 +201,22 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	return r.ResponseWriter.Write(b)
 }
 
-// logRequests logs method, path, status and duration: never a body, a
-// query string, a cookie or a client address, which could identify a
-// resident or open a session.
+// logRequests logs method, route, status and duration: never a body, a
+// query string, a path's wildcard values, a cookie or a client address,
+// which could identify a resident or a staff member or open a session.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		s.logger.Debug("Request", "method", r.Method, "path", r.URL.Path,
+		// The route that matched, not the path asked for: a wildcard may
+		// hold an account name ("/api/staff/accounts/{name}/disable").
+		// A request that matched no route logs no path at all.
+		path := "(no route)"
+		if _, route, ok := strings.Cut(r.Pattern, " "); ok {
+			path = route
+		}
+		s.logger.Debug("Request", "method", r.Method, "path", path,
 			"status", rec.status, "duration", time.Since(start).Round(time.Microsecond))
 	})
 }

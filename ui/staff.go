@@ -2,7 +2,6 @@ package ui
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -198,7 +197,8 @@ func (s *Server) addAccount(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, node.ErrBadAccountName), errors.Is(err, node.ErrBadRole), errors.Is(err, node.ErrWeakPassword):
 		writeError(w, http.StatusBadRequest, err.Error())
 	default:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("could not add the account: %v", err))
+		s.logger.Error("Adding an account failed", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "could not add the account; try again")
 	}
 }
 
