@@ -26,7 +26,8 @@ run: build ## run a node on embedded defaults (data in .run/node, http://127.0.0
 	bin/safepoint node --data $(RUN_DIR)/node --http 127.0.0.1:8080 --https 127.0.0.1:8443 \
 	  --municipality 2161 --name "Byhuset (demo)"
 
-test: ## run every test, with the race detector
+test: ## run every test, with the race detector (installs missing peers first)
+	@scripts/peers.sh
 	$(GO) test -race -count=1 ./...
 
 check: ## gofmt, go vet, staticcheck
