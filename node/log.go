@@ -49,9 +49,13 @@ type Draft struct {
 	// the event.
 	Personal    Personal
 	PersonalKey string
+	// Key, when set, makes the append idempotent: if an event was already
+	// appended with this key, Append returns that event and writes nothing.
+	Key string
 }
 
 type appendReq struct {
+	key         string
 	typ         string
 	occurredAt  *time.Time
 	payload     []byte
@@ -84,6 +88,9 @@ type Log struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	changeMu sync.Mutex
+	changed  chan struct{} // closed, and replaced, when events are folded in
 }
 
 // Open opens (creating if needed) the log at file, applies migrations,
@@ -115,6 +122,7 @@ func Open(ctx context.Context, file string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l.reqs, l.stop, l.done = make(chan *appendReq), make(chan struct{}), make(chan struct{})
+	l.changed = make(chan struct{})
 	go l.writer()
 	return l, nil
 }
@@ -195,7 +203,7 @@ func (l *Log) Append(ctx context.Context, d Draft) (Event, error) {
 	if !d.Personal.Empty() && d.PersonalKey == "" {
 		return Event{}, fmt.Errorf("event log: append %s: personal data without a key", d.Type)
 	}
-	req := &appendReq{typ: d.Type, occurredAt: d.OccurredAt, payload: payload,
+	req := &appendReq{key: d.Key, typ: d.Type, occurredAt: d.OccurredAt, payload: payload,
 		personal: d.Personal, personalKey: d.PersonalKey, reply: make(chan appendResult, 1)}
 	select {
 	case l.reqs <- req:
@@ -253,6 +261,16 @@ func (l *Log) commit(batch []*appendReq) ([]Event, error) {
 	seq := l.seq
 	plausible := l.clock.Plausible()
 	for i, req := range batch {
+		if req.key != "" {
+			prior, found, err := l.priorEvent(ctx, tx, req.key)
+			if err != nil {
+				return nil, err
+			}
+			if found {
+				events[i] = prior
+				continue
+			}
+		}
 		seq++
 		e := Event{Origin: l.origin, Seq: seq, HLC: l.clock.Now(), Type: req.typ,
 			OccurredAt: req.occurredAt, Payload: req.payload}
@@ -277,6 +295,13 @@ func (l *Log) commit(batch []*appendReq) ([]Event, error) {
 				return nil, fmt.Errorf("event log: insert personal data: %w", err)
 			}
 		}
+		if req.key != "" {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO idempotency (key, seq, created_at) VALUES (?, ?, ?)`,
+				req.key, int64(e.Seq), l.clock.Wall().UnixMilli()); err != nil {
+				return nil, fmt.Errorf("event log: insert idempotency key: %w", err)
+			}
+		}
+		e.fresh = true
 		events[i] = e
 	}
 	if err := tx.Commit(); err != nil {
@@ -286,15 +311,73 @@ func (l *Log) commit(batch []*appendReq) ([]Event, error) {
 	return events, nil
 }
 
+// Changed returns a channel that is closed the next time events are folded
+// into the state: a reader waits on it, then takes a new view and a new
+// channel. It never blocks the writer, however slow the reader.
+func (l *Log) Changed() <-chan struct{} {
+	l.changeMu.Lock()
+	defer l.changeMu.Unlock()
+	return l.changed
+}
+
+func (l *Log) notify() {
+	l.changeMu.Lock()
+	defer l.changeMu.Unlock()
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
 func (l *Log) finish(batch []*appendReq, events []Event, err error) {
+	if err == nil {
+		defer l.notify()
+	}
 	for i, req := range batch {
 		if err != nil {
 			req.reply <- appendResult{err: err}
 			continue
 		}
-		l.state.Apply(events[i])
-		req.reply <- appendResult{ev: events[i]}
+		e := events[i]
+		if e.fresh {
+			l.state.Apply(e)
+			e.fresh = false
+		}
+		req.reply <- appendResult{ev: e}
 	}
+}
+
+// priorEvent finds the event an idempotency key already made.
+func (l *Log) priorEvent(ctx context.Context, tx *sql.Tx, key string) (Event, bool, error) {
+	var seq int64
+	err := tx.QueryRowContext(ctx, `SELECT seq FROM idempotency WHERE key = ?`, key).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Event{}, false, nil
+	}
+	if err != nil {
+		return Event{}, false, fmt.Errorf("event log: idempotency: %w", err)
+	}
+	var e Event
+	var occurred sql.NullInt64
+	var payload []byte
+	err = tx.QueryRowContext(ctx, selectEvents+` WHERE origin = ? AND seq = ?`, l.origin, seq).
+		Scan(&e.Origin, &e.Seq, &e.HLC, &e.Type, &occurred, &payload)
+	if err != nil {
+		return Event{}, false, fmt.Errorf("event log: idempotency: event %d: %w", seq, err)
+	}
+	if occurred.Valid {
+		t := unixMilli(occurred.Int64)
+		e.OccurredAt = &t
+	}
+	e.Payload = payload
+	return e, true, nil
+}
+
+// PurgeKeys deletes idempotency keys older than age, and reports how many.
+func (l *Log) PurgeKeys(ctx context.Context, age time.Duration) (int64, error) {
+	res, err := l.w.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, l.clock.Wall().Add(-age).UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("event log: purge keys: %w", err)
+	}
+	return res.RowsAffected()
 }
 
 // Personal returns the personal data stored for a check-in.

@@ -367,3 +367,73 @@ func TestNewOrigin(t *testing.T) {
 		l.Close()
 	}
 }
+
+func TestIdempotentAppend(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), FileName)
+	l := openTest(t, file, Options{})
+	d := report("en gång")
+	d.Key = "form-token-1"
+	first, err := l.Append(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A double tap: the same key, concurrently and after, gives the first event.
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			again := report("en gång till")
+			again.Key = "form-token-1"
+			e, err := l.Append(ctx, again)
+			if err != nil || e.Seq != first.Seq || string(e.Payload) != string(first.Payload) {
+				t.Errorf("repeat: seq %d payload %s err %v; want the first event", e.Seq, e.Payload, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := len(allEvents(t, &l.Reader)); n != 1 {
+		t.Fatalf("%d events after repeats, want 1", n)
+	}
+	if n := len(l.State().View().Reports); n != 1 {
+		t.Fatalf("%d reports folded, want 1", n)
+	}
+	// Across a restart, too.
+	l.Close()
+	l2 := openTest(t, file, Options{})
+	again := report("efter omstart")
+	again.Key = "form-token-1"
+	if e, err := l2.Append(ctx, again); err != nil || e.Seq != first.Seq {
+		t.Fatalf("repeat after restart: seq %d, %v", e.Seq, err)
+	}
+	other := report("annan")
+	other.Key = "form-token-2"
+	if e, err := l2.Append(ctx, other); err != nil || e.Seq != 2 {
+		t.Fatalf("new key: seq %d, %v", e.Seq, err)
+	}
+	if n, err := l2.PurgeKeys(ctx, -time.Hour); err != nil || n != 2 {
+		t.Fatalf("PurgeKeys = %d, %v", n, err)
+	}
+}
+
+func TestChanged(t *testing.T) {
+	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{})
+	ch := l.Changed()
+	select {
+	case <-ch:
+		t.Fatal("Changed fired before any append")
+	default:
+	}
+	if _, err := l.Append(context.Background(), report("x")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Changed did not fire after an append")
+	}
+	if l.Changed() == ch {
+		t.Fatal("Changed did not hand out a new channel")
+	}
+}

@@ -88,45 +88,31 @@ type Created struct {
 // HouseholdLen is the length of a household code.
 const HouseholdLen = 6
 
-func (s *Server) createReport(w http.ResponseWriter, r *http.Request) {
-	var req ReportRequest
-	if !readJSON(w, r, &req) {
-		return
-	}
-	var v validator
-	p := node.ReportCreated{
+// buildReport validates a report request into an event payload.
+func (s *Server) buildReport(req ReportRequest) (node.ReportCreated, *validator) {
+	v := &validator{}
+	return node.ReportCreated{
 		ID:       node.NewID(),
 		Receipt:  s.newReceipt(),
 		Category: v.oneOf("category", req.Category, "", node.Categories),
 		Text:     v.text("text", req.Text, true, 2000),
 		Place:    v.text("place", req.Place, false, 200),
 		Urgency:  v.oneOf("urgency", req.Urgency, "normal", node.Urgencies),
-	}
-	if v.err != nil {
-		writeError(w, http.StatusBadRequest, v.err.Error())
-		return
-	}
-	if _, err := s.log.Append(r.Context(), node.Draft{Type: node.TypeReportCreated, Payload: p}); err != nil {
-		s.appendFailed(w, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, Created{ID: p.ID, Receipt: p.Receipt})
+	}, v
 }
 
-func (s *Server) createCheckIn(w http.ResponseWriter, r *http.Request) {
-	var req CheckInRequest
-	if !readJSON(w, r, &req) {
-		return
-	}
-	var v validator
+// buildCheckIn validates a check-in request into an event payload and the
+// personal data that goes beside it.
+func (s *Server) buildCheckIn(req CheckInRequest) (node.CheckInCreated, node.Personal, *validator) {
+	v := &validator{}
 	household := node.NormalizeCode(req.Household)
 	if household == "" {
 		household = node.NewCode(HouseholdLen)
 	} else if !node.ValidCode(household, HouseholdLen) {
-		v.fail("household: must be a %d-character household code, or empty for a new one", HouseholdLen)
+		v.failField("household", "household: must be a %d-character household code, or empty for a new one", HouseholdLen)
 	}
 	if req.Size < 1 || req.Size > node.MaxHouseholdSize {
-		v.fail("size: must be a whole number from 1 to %d", node.MaxHouseholdSize)
+		v.failField("size", "size: must be a whole number from 1 to %d", node.MaxHouseholdSize)
 	}
 	p := node.CheckInCreated{
 		ID:        node.NewID(),
@@ -141,17 +127,78 @@ func (s *Server) createCheckIn(w http.ResponseWriter, r *http.Request) {
 		Contact: v.text("contact", req.Contact, false, 200),
 		Details: v.text("details", req.Details, false, 2000),
 	}
+	p.Personal = !personal.Empty()
+	return p, personal, v
+}
+
+// apiKey turns an Idempotency-Key header into a log key: a client that
+// retries a request it got no answer to gets the first answer again.
+func apiKey(r *http.Request) (string, bool) {
+	k := r.Header.Get("Idempotency-Key")
+	if k == "" {
+		return "", true
+	}
+	if len(k) > 128 || strings.ContainsFunc(k, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
+		return "", false
+	}
+	return "api:" + k, true
+}
+
+func (s *Server) createReport(w http.ResponseWriter, r *http.Request) {
+	var req ReportRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	key, ok := apiKey(r)
+	if !ok {
+		writeError(w, http.StatusBadRequest, "Idempotency-Key: at most 128 printable ASCII characters")
+		return
+	}
+	p, v := s.buildReport(req)
 	if v.err != nil {
 		writeError(w, http.StatusBadRequest, v.err.Error())
 		return
 	}
-	p.Personal = !personal.Empty()
-	d := node.Draft{Type: node.TypeCheckInCreated, Payload: p, Personal: personal, PersonalKey: p.ID}
-	if _, err := s.log.Append(r.Context(), d); err != nil {
+	e, err := s.log.Append(r.Context(), node.Draft{Type: node.TypeReportCreated, Payload: p, Key: key})
+	if err != nil {
 		s.appendFailed(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, Created{ID: p.ID, Receipt: p.Receipt, Household: household})
+	var stored node.ReportCreated // the first one's, when the key was seen before
+	if err := json.Unmarshal(e.Payload, &stored); err != nil {
+		s.appendFailed(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, Created{ID: stored.ID, Receipt: stored.Receipt})
+}
+
+func (s *Server) createCheckIn(w http.ResponseWriter, r *http.Request) {
+	var req CheckInRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	key, ok := apiKey(r)
+	if !ok {
+		writeError(w, http.StatusBadRequest, "Idempotency-Key: at most 128 printable ASCII characters")
+		return
+	}
+	p, personal, v := s.buildCheckIn(req)
+	if v.err != nil {
+		writeError(w, http.StatusBadRequest, v.err.Error())
+		return
+	}
+	d := node.Draft{Type: node.TypeCheckInCreated, Payload: p, Personal: personal, PersonalKey: p.ID, Key: key}
+	e, err := s.log.Append(r.Context(), d)
+	if err != nil {
+		s.appendFailed(w, err)
+		return
+	}
+	var stored node.CheckInCreated
+	if err := json.Unmarshal(e.Payload, &stored); err != nil {
+		s.appendFailed(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, Created{ID: stored.ID, Receipt: stored.Receipt, Household: stored.Household})
 }
 
 // newReceipt draws receipt codes until one is free. At 40 bits a clash is
@@ -245,12 +292,30 @@ func kindName(k string) string {
 	return k
 }
 
-// validator collects the first validation error.
-type validator struct{ err error }
+// validator collects the first validation error, for the API's answer,
+// and every field at fault, for a form to mark.
+type validator struct {
+	err error
+	bad map[string]string // field: "required" or "invalid"
+}
 
 func (v *validator) fail(format string, args ...any) {
 	if v.err == nil {
 		v.err = fmt.Errorf(format, args...)
+	}
+}
+
+func (v *validator) failField(field, format string, args ...any) {
+	v.mark(field, "invalid")
+	v.fail(format, args...)
+}
+
+func (v *validator) mark(field, kind string) {
+	if v.bad == nil {
+		v.bad = map[string]string{}
+	}
+	if _, ok := v.bad[field]; !ok {
+		v.bad[field] = kind
 	}
 }
 
@@ -266,8 +331,10 @@ func (v *validator) oneOf(field, value, def string, allowed []string) string {
 		}
 	}
 	if value == "" {
+		v.mark(field, "required")
 		v.fail("%s: required, one of %s", field, strings.Join(allowed, ", "))
 	} else {
+		v.mark(field, "invalid")
 		v.fail("%s: %q is not one of %s", field, value, strings.Join(allowed, ", "))
 	}
 	return ""
@@ -279,17 +346,18 @@ func (v *validator) text(field, value string, required bool, max int) string {
 	value = strings.TrimSpace(value)
 	if value == "" {
 		if required {
+			v.mark(field, "required")
 			v.fail("%s: required", field)
 		}
 		return ""
 	}
 	if n := utf8.RuneCountInString(value); n > max {
-		v.fail("%s: at most %d characters (got %d)", field, max, n)
+		v.failField(field, "%s: at most %d characters (got %d)", field, max, n)
 		return ""
 	}
 	for _, c := range value {
 		if unicode.IsControl(c) && c != '\n' && c != '\r' && c != '\t' {
-			v.fail("%s: contains a control character", field)
+			v.failField(field, "%s: contains a control character", field)
 			return ""
 		}
 	}

@@ -101,7 +101,7 @@ func TestCreate(t *testing.T) {
 }
 
 func TestBadInputWritesNothing(t *testing.T) {
-	srv, l := newTestServer(t, Options{PublicPerMinute: 1e6, PublicBurst: 1000}, nil)
+	srv, l := newTestServer(t, Options{PostPerMinute: 1e6, PostBurst: 1000}, nil)
 	before := eventCount(t, l)
 	big := `{"category":"road","text":"` + strings.Repeat("a", MaxBody) + `"}`
 	tests := []struct {
@@ -149,7 +149,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 }
 
 func TestPublicRateLimit(t *testing.T) {
-	srv, l := newTestServer(t, Options{PublicPerMinute: 1, PublicBurst: 3}, nil)
+	srv, l := newTestServer(t, Options{PostPerMinute: 1, PostBurst: 3}, nil)
 	var codes []int
 	for i := 0; i < 5; i++ {
 		resp, err := http.Post(srv.URL+"/api/reports", "application/json", strings.NewReader(`{"category":"road","text":"a"}`))

@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/safepoint-se/safepoint/node"
 )
@@ -18,11 +21,20 @@ import (
 type Options struct {
 	Log    *node.Log    // required
 	Logger *slog.Logger // slog.Default() when nil
-	// PublicPerMinute is how many public submissions (reports,
-	// check-ins) one client may make per minute on average; 12 by default.
-	PublicPerMinute float64
-	// PublicBurst is how many it may make at once; 10 by default.
-	PublicBurst int
+	// PostPerMinute is how many public submissions (reports, check-ins,
+	// forms or API) one client may make per minute on average; 12 by
+	// default, and a negative number turns the limit off (for tests).
+	PostPerMinute float64
+	// PostBurst is how many it may make at once; 10 by default.
+	PostBurst int
+	// Catalog holds the resident pages' languages; the built-in ones when nil.
+	Catalog *Catalog
+	// PortalHost is the host name (or address) residents' phones reach the
+	// portal at. When set, plain-HTTP requests for any other host, and the
+	// phones' captive-portal checks, are redirected to it.
+	PortalHost string
+	// Nearby lists other safety points for the contact page.
+	Nearby []Nearby
 	// StaffTLS, when set, keeps staff routes on HTTPS: on plain HTTP they
 	// redirect to HTTPSPort on the same host.
 	StaffTLS  bool
@@ -40,11 +52,17 @@ type Server struct {
 	logger   *slog.Logger
 	public   *limiter
 	logins   *loginGuard
-	pages    *template.Template
+	pages    *template.Template // staff
+	portal   *template.Template // residents
+	cat      *Catalog
+	cache    pageCache
+	streams  chan struct{} // live-update connections, bounded
+	done     chan struct{} // closed by Close: live streams end
+	closeMu  sync.Once
 	handler  http.Handler
 }
 
-//go:embed templates/*.html
+//go:embed templates
 var templateFS embed.FS
 
 //go:embed static
@@ -86,6 +104,27 @@ func (r route) minRole() node.Role {
 func (s *Server) routes() []route {
 	limited := func(h http.HandlerFunc) http.HandlerFunc { return s.public.wrap(h).ServeHTTP }
 	return []route{
+		{method: "GET", path: "/{$}", access: public, handler: s.statusPage()},
+		{method: "GET", path: "/announcements", access: public, handler: s.announcementsPage()},
+		{method: "GET", path: "/guidance", access: public, handler: s.guidancePage()},
+		{method: "GET", path: "/contact", access: public, handler: s.contactPage()},
+		{method: "GET", path: "/checkin", access: public, handler: s.checkinPage},
+		{method: "POST", path: "/checkin", access: public, handler: s.limitedForm(s.checkinPost)},
+		{method: "GET", path: "/report", access: public, handler: s.reportPage},
+		{method: "POST", path: "/report", access: public, handler: s.limitedForm(s.reportPost)},
+		{method: "GET", path: "/r/{code}", access: public, handler: s.receiptPage},
+		{method: "GET", path: "/events", access: public, handler: s.events},
+		{method: "GET", path: "/", access: public, handler: s.notFound},
+		// Captive-portal checks: Android, Apple, Windows, Firefox.
+		{method: "GET", path: "/generate_204", access: public, handler: s.probe},
+		{method: "GET", path: "/gen_204", access: public, handler: s.probe},
+		{method: "GET", path: "/hotspot-detect.html", access: public, handler: s.probe},
+		{method: "GET", path: "/library/test/success.html", access: public, handler: s.probe},
+		{method: "GET", path: "/connecttest.txt", access: public, handler: s.probe},
+		{method: "GET", path: "/ncsi.txt", access: public, handler: s.probe},
+		{method: "GET", path: "/success.txt", access: public, handler: s.probe},
+		{method: "GET", path: "/canonical.html", access: public, handler: s.probe},
+
 		{method: "GET", path: "/healthz", access: public, handler: s.healthz},
 		{method: "GET", path: "/static/", access: public, handler: s.static},
 		{method: "GET", path: "/api/status", access: public, handler: s.status},
@@ -113,16 +152,29 @@ func New(opts Options) *Server {
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
-	perMinute, burst := opts.PublicPerMinute, opts.PublicBurst
-	if perMinute <= 0 {
+	perMinute, burst := opts.PostPerMinute, opts.PostBurst
+	if perMinute == 0 {
 		perMinute = 12
 	}
 	if burst <= 0 {
 		burst = 10
 	}
 	s.public = newLimiter(perMinute/60, burst, 10*time.Minute)
+	if perMinute < 0 {
+		s.public = newLimiter(float64(rate.Inf), 1, 10*time.Minute)
+	}
 	s.logins = newLoginGuard()
 	s.pages = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))
+	s.portal = template.Must(template.New("").ParseFS(templateFS, "templates/portal/*.html"))
+	s.cat = opts.Catalog
+	if s.cat == nil {
+		cat, err := LoadCatalog("")
+		if err != nil {
+			panic("ui: built-in languages: " + err.Error()) // a broken build, caught by every test
+		}
+		s.cat = cat
+	}
+	s.streams, s.done = make(chan struct{}, maxStreams), make(chan struct{})
 
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
@@ -139,9 +191,13 @@ func New(opts Options) *Server {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "cross-site request refused")
 	}))
-	s.handler = s.logRequests(secureHeaders(cop.Handler(mux)))
+	s.handler = s.logRequests(secureHeaders(s.captive(cop.Handler(mux))))
 	return s
 }
+
+// Close ends the live-update streams, which would otherwise hold a
+// graceful shutdown open. Register it with http.Server.RegisterOnShutdown.
+func (s *Server) Close() { s.closeMu.Do(func() { close(s.done) }) }
 
 // ServeHTTP makes a Server an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }

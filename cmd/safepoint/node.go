@@ -34,25 +34,28 @@ type nodeConfig struct {
 	Municipality string  `toml:"municipality"`
 	LogLevel     string  `toml:"log_level"`
 	LogFormat    string  `toml:"log_format"`
-	PublicRate   float64 `toml:"public_rate"`
-	PublicBurst  int     `toml:"public_burst"`
+	PostRate     float64 `toml:"post_rate"`
+	PostBurst    int     `toml:"post_burst"`
+	PortalHost   string  `toml:"portal_host"`
+	LangDir      string  `toml:"lang_dir"`
 
 	// Only in the file: the point's public facts.
 	OpeningHours string         `toml:"opening_hours"`
 	Location     *node.Location `toml:"location"`
 	Contacts     []node.Contact `toml:"contacts"`
+	Nearby       []ui.Nearby    `toml:"nearby"`
 }
 
 func defaultNodeConfig() nodeConfig {
 	return nodeConfig{
-		Data:        "/var/lib/safepoint",
-		HTTP:        ":8080",
-		HTTPS:       ":8443",
-		StaffTLS:    "on",
-		LogLevel:    "info",
-		LogFormat:   "text",
-		PublicRate:  12,
-		PublicBurst: 10,
+		Data:      "/var/lib/safepoint",
+		HTTP:      ":8080",
+		HTTPS:     ":8443",
+		StaffTLS:  "on",
+		LogLevel:  "info",
+		LogFormat: "text",
+		PostRate:  12,
+		PostBurst: 10,
 	}
 }
 
@@ -69,8 +72,10 @@ func nodeFlags(cfg *nodeConfig, configPath *string, stderr io.Writer) *flag.Flag
 	fs.StringVar(&cfg.Municipality, "municipality", cfg.Municipality, "SCB kommunkod, four `digits` (e.g. 2161)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn, error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
-	fs.Float64Var(&cfg.PublicRate, "public-rate", cfg.PublicRate, "public submissions one device may make per `minute`")
-	fs.IntVar(&cfg.PublicBurst, "public-burst", cfg.PublicBurst, "public submissions one device may make `at once`")
+	fs.Float64Var(&cfg.PostRate, "post-rate", cfg.PostRate, "public submissions (forms, API) one device may make per `minute`; 0 turns the limit off")
+	fs.IntVar(&cfg.PostBurst, "post-burst", cfg.PostBurst, "public submissions one device may make `at once`")
+	fs.StringVar(&cfg.PortalHost, "portal-host", cfg.PortalHost, "`host` name or address phones reach the portal at; plain-HTTP requests for any other host are sent there")
+	fs.StringVar(&cfg.LangDir, "lang-dir", cfg.LangDir, "`directory` of extra language files (*.toml) for the resident pages")
 	setUsage(fs, "Run the safety point's daemon.")
 	return fs
 }
@@ -109,8 +114,8 @@ func (c *nodeConfig) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--staff-tls %q: on or off", c.StaffTLS))
 	}
-	if c.PublicRate <= 0 || c.PublicBurst <= 0 {
-		errs = append(errs, errors.New("--public-rate and --public-burst must be positive"))
+	if c.PostRate < 0 || c.PostBurst <= 0 {
+		errs = append(errs, errors.New("--post-rate must be 0 (off) or more, --post-burst positive"))
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
@@ -207,7 +212,17 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	opts := ui.Options{Log: log, Logger: logger, PublicPerMinute: cfg.PublicRate, PublicBurst: cfg.PublicBurst}
+	cat, err := ui.LoadCatalog(cfg.LangDir)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	postRate := cfg.PostRate
+	if postRate == 0 {
+		postRate = -1 // off
+	}
+	opts := ui.Options{Log: log, Logger: logger, PostPerMinute: postRate, PostBurst: cfg.PostBurst,
+		Catalog: cat, PortalHost: cfg.PortalHost, Nearby: cfg.Nearby}
 	var tlsLn net.Listener
 	if cfg.StaffTLS == "on" {
 		host, _ := os.Hostname()
@@ -243,6 +258,7 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 			// net/http's own messages name client addresses: debug only.
 			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		}
+		srv.RegisterOnShutdown(handler.Close)
 		g.Go(func() error {
 			if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serve %s: %w", l.Addr(), err)

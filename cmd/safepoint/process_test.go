@@ -208,7 +208,7 @@ func startNode(t testing.TB, env []string, args ...string) *proc {
 func nodeArgs(data string, extra ...string) []string {
 	return append([]string{"--data", data, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--log-format", "json",
 		"--log-level", "debug", "--municipality", "2161",
-		"--public-rate", "1000000", "--public-burst", "1000000"}, extra...)
+		"--post-rate", "1000000", "--post-burst", "1000000"}, extra...)
 }
 
 // wait waits up to d for the process to exit and returns its exit code.
@@ -921,12 +921,12 @@ opening_hours = "08-20"
 	})
 
 	t.Run("bad environment value", func(t *testing.T) {
-		msg := fails(t, []string{"SAFEPOINT_PUBLIC_RATE=abc"}, "node", "--config", conf)
-		if !strings.Contains(msg, "SAFEPOINT_PUBLIC_RATE") {
-			t.Errorf("error does not name SAFEPOINT_PUBLIC_RATE:\n%s", msg)
+		msg := fails(t, []string{"SAFEPOINT_POST_RATE=abc"}, "node", "--config", conf)
+		if !strings.Contains(msg, "SAFEPOINT_POST_RATE") {
+			t.Errorf("error does not name SAFEPOINT_POST_RATE:\n%s", msg)
 		}
 		// An explicit flag overrides the environment, bad value and all.
-		p := startNode(t, []string{"SAFEPOINT_PUBLIC_RATE=abc"}, "--config", conf, "--public-rate", "5")
+		p := startNode(t, []string{"SAFEPOINT_POST_RATE=abc"}, "--config", conf, "--post-rate", "5")
 		p.terminate()
 	})
 }
