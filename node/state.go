@@ -23,6 +23,8 @@ type State struct {
 	checkins map[string]*checkinState
 	reports  map[string]*reportState
 	receipts map[string]Receipt // an index: the entity's own Receipt field is the truth
+	power    PowerChanged
+	powerAt  stamp
 	last     HLC
 }
 
@@ -183,6 +185,14 @@ func (s *State) apply(e Event) bool {
 		}
 		r := s.report(p.ID, e.HLC)
 		r.comments[at] = Comment{Author: p.By, Text: p.Text, At: e.HLC, Origin: e.Origin}
+	case TypePowerChanged:
+		var p PowerChanged
+		if !decode(e.Payload, &p) {
+			return false
+		}
+		if s.powerAt.less(at) {
+			s.power, s.powerAt = p, at
+		}
 	default:
 		return false
 	}
@@ -216,7 +226,16 @@ type View struct {
 	CheckIns      []CheckIn      `json:"checkins"`      // in recorded order
 	Reports       []Report       `json:"reports"`       // in recorded order
 	Counts        Counts         `json:"counts"`
-	Last          HLC            `json:"last"` // greatest HLC folded in
+	// Power is the last power.changed: what central knows of the point's
+	// power. The node itself reads its monitor, which is fresher.
+	Power *PowerEvent `json:"power,omitempty"`
+	Last  HLC         `json:"last"` // greatest HLC folded in
+}
+
+// PowerEvent is the last power transition and when it was recorded.
+type PowerEvent struct {
+	PowerChanged
+	At HLC `json:"at"`
 }
 
 // View returns the current picture.
@@ -225,6 +244,11 @@ func (s *State) View() View {
 	defer s.mu.RUnlock()
 
 	v := View{Point: clonePoint(s.point), Last: s.last}
+	if !s.powerAt.isZero() {
+		p := s.power
+		p.Percent, p.Runtime = cloneFloat(p.Percent), cloneFloat(p.Runtime)
+		v.Power = &PowerEvent{PowerChanged: p, At: s.powerAt.hlc}
+	}
 
 	for _, name := range Services {
 		if reg, ok := s.services[name]; ok {
@@ -351,6 +375,14 @@ func cmpDesc(a, b HLC) int {
 		return -1
 	}
 	return 1
+}
+
+func cloneFloat(f *float64) *float64 {
+	if f == nil {
+		return nil
+	}
+	c := *f
+	return &c
 }
 
 func cloneTime(t *time.Time) *time.Time {

@@ -25,7 +25,9 @@ func randomEvents(r *rand.Rand, n int) []Event {
 		seqs[origin]++
 		var typ string
 		var payload any
-		switch r.IntN(11) {
+		switch r.IntN(12) {
+		case 11:
+			typ, payload = TypePowerChanged, PowerChanged{State: pick([]string{"OL", "OB", "OB LB", "GEN"}), Source: "sim"}
 		case 0:
 			typ, payload = TypePointConfigured, Point{ID: "node-a", Name: pick([]string{"Byhuset", "Macken", "Skolan"}), Municipality: "2161"}
 		case 1:

@@ -1,0 +1,261 @@
+package node
+
+import (
+	"math"
+	"sort"
+	"time"
+
+	"github.com/safepoint-se/safepoint/hardware/power"
+)
+
+// Battery describes the point's battery bank, from its datasheet.
+type Battery struct {
+	Chemistry  power.Chemistry
+	CapacityAh float64 // rated capacity (C20 for lead-acid)
+	// Peukert is the Peukert exponent: about 1.1–1.3 for lead-acid, 1.02–1.05
+	// for lithium. Zero takes the chemistry's typical value.
+	Peukert float64
+	// RatedHours is the discharge time the capacity is rated at: 20 for
+	// lead-acid. Zero takes the chemistry's usual rating.
+	RatedHours float64
+	// Ohms is the bank's internal resistance, to correct voltage under load
+	// to resting voltage. Zero takes a typical value for the chemistry.
+	Ohms float64
+}
+
+func (b Battery) withDefaults() Battery {
+	if b.Peukert <= 0 {
+		b.Peukert = 1.03
+		if b.Chemistry == power.LeadAcid12V {
+			b.Peukert = 1.2
+		}
+	}
+	if b.RatedHours <= 0 {
+		b.RatedHours = 20
+		if b.Chemistry != power.LeadAcid12V {
+			b.RatedHours = 1
+		}
+	}
+	if b.Ohms <= 0 {
+		switch b.Chemistry {
+		case power.LeadAcid12V:
+			b.Ohms = 0.012
+		case power.LiFePO4x4:
+			b.Ohms = 0.008
+		case power.LiIon2S:
+			b.Ohms = 0.12
+		default:
+			b.Ohms = 0.06
+		}
+	}
+	return b
+}
+
+// ocvTable maps resting (open-circuit) voltage to state of charge per
+// chemistry, from published resting-voltage charts. The estimator's own: it
+// is deliberately not the simulator's model.
+var ocvTable = map[power.Chemistry][][2]float64{ // {volts, fraction}, ascending
+	power.LeadAcid12V: {{11.80, 0}, {11.90, .10}, {12.00, .20}, {12.08, .30}, {12.16, .40}, {12.24, .50},
+		{12.32, .60}, {12.40, .70}, {12.50, .80}, {12.60, .90}, {12.70, 1}},
+	power.LiFePO4x4: {{10.0, 0}, {12.0, .05}, {12.5, .09}, {12.8, .14}, {12.9, .17}, {13.0, .20},
+		{13.13, .30}, {13.2, .40}, {13.25, .70}, {13.33, .90}, {13.45, .99}, {13.6, 1}},
+	power.LiIon1S: {{3.00, 0}, {3.45, .05}, {3.68, .10}, {3.74, .20}, {3.77, .30}, {3.79, .40},
+		{3.82, .50}, {3.87, .60}, {3.92, .70}, {3.98, .80}, {4.06, .90}, {4.20, 1}},
+}
+
+func init() {
+	two := make([][2]float64, len(ocvTable[power.LiIon1S]))
+	for i, p := range ocvTable[power.LiIon1S] {
+		two[i] = [2]float64{2 * p[0], p[1]}
+	}
+	ocvTable[power.LiIon2S] = two
+}
+
+// socFromVoltage reads a state of charge off the resting-voltage table and
+// says how much to trust it: the table's slope there, in fraction per volt
+// (the LiFePO4 plateau is nearly flat, so its voltage says little).
+func socFromVoltage(c power.Chemistry, v float64) (soc, perVolt float64) {
+	t := ocvTable[c]
+	if len(t) == 0 {
+		return math.NaN(), 0
+	}
+	if v <= t[0][0] {
+		return 0, 0
+	}
+	if v >= t[len(t)-1][0] {
+		return 1, 0
+	}
+	i := sort.Search(len(t), func(i int) bool { return t[i][0] >= v })
+	lo, hi := t[i-1], t[i]
+	slope := (hi[1] - lo[1]) / (hi[0] - lo[0])
+	return lo[1] + (v-lo[0])*slope, slope
+}
+
+// Estimate is the estimator's view of the battery.
+type Estimate struct {
+	Percent float64 // state of charge, 0–100; NaN when unknown
+	// Runtime is the time left on battery at the present load, with a band
+	// for its uncertainty; negative when unknown.
+	Runtime, RuntimeLow, RuntimeHigh time.Duration
+	// Method says where the runtime comes from: "source" (the UPS's own
+	// figure, NUT), "coulomb" (counted current, anchored on voltage), or ""
+	// when there is none.
+	Method string
+}
+
+// Estimator turns readings into state of charge and time left. It counts
+// charge (coulomb counting) with Peukert's correction, re-anchors on the
+// resting voltage whenever the battery rests, and nudges toward the
+// voltage-derived charge under load in proportion to how much the voltage
+// curve says there. It is not safe for concurrent use.
+type Estimator struct {
+	bat Battery
+
+	soc     float64 // 0–1; NaN until anchored
+	sigma   float64 // standard deviation of soc
+	load    float64 // smoothed Peukert-effective discharge current, A
+	lastAt  time.Time
+	restFor time.Duration // how long the current has been near zero
+}
+
+// Estimator time constants and limits.
+const (
+	loadTau      = 30 * time.Second // smoothing of the load
+	restCurrent  = 0.001            // below this many A per Ah of capacity, the battery rests
+	restAnchor   = 15 * time.Minute // rest this long re-anchors on voltage
+	driftPerHour = 0.02             // coulomb counting's growing doubt, per hour
+	maxStep      = 10 * time.Minute // a gap longer than this is not integrated
+)
+
+// NewEstimator returns an estimator for a battery.
+func NewEstimator(b Battery) *Estimator {
+	return &Estimator{bat: b.withDefaults(), soc: math.NaN(), load: math.NaN()}
+}
+
+// effective is the current that drains charge at the rate current i does,
+// by Peukert's law: i·(i·H/C)^(k−1).
+func (e *Estimator) effective(i float64) float64 {
+	if i <= 0 {
+		return i
+	}
+	b := e.bat
+	return i * math.Pow(i*b.RatedHours/b.CapacityAh, b.Peukert-1)
+}
+
+// Update folds in a reading.
+func (e *Estimator) Update(r power.Reading) {
+	dt := r.At.Sub(e.lastAt)
+	first := e.lastAt.IsZero()
+	e.lastAt = r.At
+	if first || dt <= 0 || dt > maxStep {
+		dt = 0
+	}
+	if e.bat.CapacityAh <= 0 {
+		return
+	}
+	amps := r.Amps
+	if !power.Known(amps) {
+		amps = 0 // unknown current: no counting, no resting either
+		e.restFor = 0
+	} else if math.Abs(amps) < restCurrent*e.bat.CapacityAh {
+		e.restFor += dt
+	} else {
+		e.restFor = 0
+	}
+
+	// Smooth the effective load so one spike does not swing the estimate.
+	eff := math.Max(0, e.effective(amps))
+	if math.IsNaN(e.load) || dt == 0 {
+		if math.IsNaN(e.load) {
+			e.load = eff
+		}
+	} else {
+		a := 1 - math.Exp(-dt.Seconds()/loadTau.Seconds())
+		e.load += a * (eff - e.load)
+	}
+
+	// Count charge.
+	if !math.IsNaN(e.soc) && dt > 0 && power.Known(r.Amps) {
+		if amps > 0 {
+			e.soc -= e.effective(amps) * dt.Hours() / e.bat.CapacityAh
+		} else {
+			e.soc -= amps * 0.95 * dt.Hours() / e.bat.CapacityAh // charging is 95 % efficient
+		}
+		e.soc = clamp(e.soc, 0, 1)
+		e.sigma = math.Min(0.5, e.sigma+driftPerHour*dt.Hours())
+	}
+
+	// Anchor on voltage.
+	if !power.Known(r.Volts) {
+		if math.IsNaN(e.soc) && power.Known(r.Percent) {
+			e.soc, e.sigma = r.Percent/100, 0.05
+		}
+		return
+	}
+	resting := r.Volts
+	if amps > 0 {
+		resting += amps * e.bat.Ohms // the drop across the internal resistance
+	}
+	vsoc, perVolt := socFromVoltage(e.bat.Chemistry, resting)
+	if math.IsNaN(vsoc) {
+		return
+	}
+	// How uncertain the voltage reading is, as charge: ±50 mV per cell-group
+	// of meter and model error, through the curve's slope; more under load
+	// and while charging, when the voltage is far from resting.
+	vsigma := 0.05 * perVolt
+	if amps > 0 {
+		vsigma *= 3
+	}
+	if r.Charging || amps < 0 {
+		vsigma = math.Inf(1)
+	}
+	switch {
+	case math.IsNaN(e.soc):
+		e.soc, e.sigma = vsoc, math.Max(0.05, math.Min(0.3, vsigma))
+		if math.IsInf(vsigma, 1) || r.Charging {
+			// Charging: the voltage is the charger's; a bank on charge at
+			// start is assumed nearly full until it proves otherwise.
+			e.soc, e.sigma = 0.95, 0.1
+		}
+	case e.restFor >= restAnchor && vsigma < e.sigma:
+		e.soc, e.sigma = vsoc, math.Max(0.03, vsigma)
+	case !math.IsInf(vsigma, 1) && vsigma > 0 && dt > 0:
+		// A Kalman-style blend, small per step: counting is precise over
+		// minutes, voltage keeps it honest over hours.
+		gain := e.sigma * e.sigma / (e.sigma*e.sigma + vsigma*vsigma) * math.Min(1, dt.Minutes()/30)
+		e.soc += gain * (vsoc - e.soc)
+		e.sigma = math.Sqrt(math.Max(0, 1-gain)) * e.sigma
+	}
+}
+
+// Estimate reports the present estimate. A runtime the source gives itself
+// wins over counting, and says so.
+func (e *Estimator) Estimate(r power.Reading) Estimate {
+	est := Estimate{Percent: math.NaN(), Runtime: -1, RuntimeLow: -1, RuntimeHigh: -1}
+	switch {
+	case power.Known(r.Percent):
+		est.Percent = clamp(r.Percent, 0, 100)
+	case !math.IsNaN(e.soc):
+		est.Percent = 100 * e.soc
+	}
+	if r.Runtime >= 0 {
+		est.Runtime, est.Method = r.Runtime, "source"
+		est.RuntimeLow, est.RuntimeHigh = time.Duration(float64(r.Runtime)*0.8), time.Duration(float64(r.Runtime)*1.2)
+		return est
+	}
+	if math.IsNaN(e.soc) || math.IsNaN(e.load) || e.load <= 0.005*e.bat.CapacityAh || e.bat.CapacityAh <= 0 {
+		return est
+	}
+	hours := func(soc, load float64) time.Duration {
+		return time.Duration(math.Max(0, soc) * e.bat.CapacityAh / load * float64(time.Hour))
+	}
+	est.Method = "coulomb"
+	est.Runtime = hours(e.soc, e.load)
+	// The band: the charge's uncertainty, and the load ±10 %.
+	est.RuntimeLow = hours(e.soc-e.sigma, e.load*1.1)
+	est.RuntimeHigh = hours(math.Min(1, e.soc+e.sigma), e.load*0.9)
+	return est
+}
+
+func clamp(x, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, x)) }

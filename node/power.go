@@ -1,0 +1,481 @@
+package node
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/safepoint-se/safepoint/hardware/power"
+)
+
+// PowerSource is what the monitor needs of a power source: hardware/sim,
+// hardware/nut and the HAT drivers all have it.
+type PowerSource interface {
+	Read(ctx context.Context) (power.Reading, error)
+}
+
+// PowerOptions configure a PowerMonitor. Zero fields mean defaults.
+type PowerOptions struct {
+	Source  PowerSource // required
+	Kind    string      // "sim", "nut", …: shown, never a credential
+	Battery Battery
+	Holds   Holds
+	// Interval between readings: 5 s; in low-power mode (on battery)
+	// LowPowerInterval: 30 s.
+	Interval, LowPowerInterval time.Duration
+	// LowPercent and LowRuntime make the battery low (LB) below them when
+	// the source does not say so itself: 20 % and 15 min.
+	LowPercent float64
+	LowRuntime time.Duration
+	// LostAfter consecutive failed reads report the source as lost: 3.
+	LostAfter int
+	// FlushEvery writes the sample history in one transaction this often:
+	// 5 min. Keep is how long history is kept: 7 days.
+	FlushEvery, Keep time.Duration
+	// OnCritical runs once when the state has been OB LB for the critical
+	// hold time, after the power.critical event is on disk: the configured
+	// shutdown command. Nil only logs.
+	OnCritical func(ctx context.Context) error
+	// BurnRate of the generator in litres an hour, and Fuel, the litres on
+	// hand (from the inventory), give generator hours; either unset: unknown.
+	BurnRate float64
+	Fuel     func() (litres float64, ok bool)
+	// Now is the clock for hold times and samples; time.Now by default.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// PowerStatus is the power picture other parts read: GET /api/status, the
+// portal, the board.
+type PowerStatus struct {
+	State          string     `json:"state"` // tokens, "OB LB"; "" until the first reading
+	Alert          bool       `json:"alert"` // on battery or low: tell central and staff
+	Critical       bool       `json:"critical"`
+	LowPower       bool       `json:"low_power"`
+	BatteryPercent *float64   `json:"battery_percent"`
+	Runtime        *float64   `json:"runtime_minutes"`
+	RuntimeLow     *float64   `json:"runtime_minutes_low"`
+	RuntimeHigh    *float64   `json:"runtime_minutes_high"`
+	Method         string     `json:"runtime_method,omitempty"` // "source" or "coulomb"
+	GeneratorHours *float64   `json:"generator_hours,omitempty"`
+	Source         string     `json:"source"`
+	SourceOK       bool       `json:"source_ok"`
+	Updated        *time.Time `json:"updated"`
+}
+
+// PowerSample is one minute of history.
+type PowerSample struct {
+	At      time.Time `json:"at"`
+	State   string    `json:"state"`
+	Volts   float64   `json:"volts"`
+	Amps    float64   `json:"amps"`
+	Percent float64   `json:"percent"`
+	Runtime float64   `json:"runtime_minutes"` // NaN when unknown
+}
+
+// PowerChanged is the payload of power.changed: only transitions are events.
+type PowerChanged struct {
+	State    string   `json:"state"`
+	Previous string   `json:"previous"`
+	Percent  *float64 `json:"battery_percent,omitempty"`
+	Runtime  *float64 `json:"runtime_minutes,omitempty"`
+	Source   string   `json:"source"`
+}
+
+// Power event types.
+const (
+	TypePowerChanged  = "power.changed"
+	TypePowerCritical = "power.critical"
+	TypePowerSource   = "power.source_changed" // lost or restored
+)
+
+// PowerMonitor polls a power source, debounces its state, estimates the
+// time left, keeps the history, and acts.
+type PowerMonitor struct {
+	log  *Log
+	opts PowerOptions
+	fsm  *PowerMachine
+	est  *Estimator
+
+	mu       sync.RWMutex
+	status   PowerStatus
+	lastRead power.Reading
+	history  []PowerSample // ring, oldest first once full
+	pending  []PowerSample // not yet written
+	minute   minuteAgg
+	failures int
+	lost     bool
+	acted    bool
+}
+
+// minuteAgg averages the readings of the current minute.
+type minuteAgg struct {
+	start                 time.Time
+	n                     int
+	volts, amps, pct, rtm float64
+	nv, na, np, nr        int
+	state                 string
+}
+
+// NewPowerMonitor builds a monitor that writes its events into log.
+func NewPowerMonitor(log *Log, opts PowerOptions) *PowerMonitor {
+	if opts.Interval <= 0 {
+		opts.Interval = 5 * time.Second
+	}
+	if opts.LowPowerInterval <= 0 {
+		opts.LowPowerInterval = 30 * time.Second
+	}
+	if opts.LowPercent <= 0 {
+		opts.LowPercent = 20
+	}
+	if opts.LowRuntime <= 0 {
+		opts.LowRuntime = 15 * time.Minute
+	}
+	if opts.LostAfter <= 0 {
+		opts.LostAfter = 3
+	}
+	if opts.FlushEvery <= 0 {
+		opts.FlushEvery = 5 * time.Minute
+	}
+	if opts.Keep <= 0 {
+		opts.Keep = 7 * 24 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	m := &PowerMonitor{log: log, opts: opts, fsm: NewPowerMachine(opts.Holds), est: NewEstimator(opts.Battery)}
+	m.status.Source = opts.Kind
+	return m
+}
+
+// historyLen is the history kept in memory: one sample a minute.
+func (m *PowerMonitor) historyLen() int { return int(m.opts.Keep / time.Minute) }
+
+// Status is the present power picture.
+func (m *PowerMonitor) Status() PowerStatus {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.status
+}
+
+// LowPower reports whether the node should save energy: on battery.
+func (m *PowerMonitor) LowPower() bool { return m.Status().LowPower }
+
+// History returns the samples since t, oldest first.
+func (m *PowerMonitor) History(since time.Time) []PowerSample {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []PowerSample
+	for _, s := range m.history {
+		if !s.At.Before(since) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Run polls until ctx ends, then writes what history it holds.
+func (m *PowerMonitor) Run(ctx context.Context) error {
+	if err := m.loadHistory(ctx); err != nil {
+		return err
+	}
+	flush := time.NewTicker(m.opts.FlushEvery)
+	defer flush.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			m.closeMinute(time.Time{})
+			// A last flush on the way down: the context is gone, so give the
+			// write its own short deadline.
+			fctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			err := m.Flush(fctx)
+			cancel()
+			if err != nil {
+				m.opts.Logger.Error("Power history flush failed", "err", err)
+			}
+			return nil
+		case <-flush.C:
+			if err := m.Flush(ctx); err != nil {
+				m.opts.Logger.Error("Power history flush failed", "err", err)
+			}
+		case <-timer.C:
+			m.Poll(ctx)
+			next := m.opts.Interval
+			if m.LowPower() {
+				next = m.opts.LowPowerInterval
+			}
+			timer.Reset(next)
+		}
+	}
+}
+
+// Poll takes one reading and acts on it. Run calls it; tests call it with
+// a fake clock.
+func (m *PowerMonitor) Poll(ctx context.Context) {
+	now := m.opts.Now()
+	r, err := m.opts.Source.Read(ctx)
+	if err != nil {
+		m.failed(ctx, now, err)
+		return
+	}
+	r.At = now // the monitor's clock orders samples; a source's clock may be anything
+	if m.lost {
+		m.lost = false
+		m.append(ctx, TypePowerSource, map[string]any{"source": m.opts.Kind, "state": "restored"})
+		m.opts.Logger.Info("Power source restored", "source", m.opts.Kind)
+	}
+	m.failures = 0
+	m.est.Update(r)
+	est := m.est.Estimate(r)
+
+	raw := PowerState{Supply: TokenOnBattery, Charging: r.Charging || (power.Known(r.Amps) && r.Amps < -0.05)}
+	switch {
+	case r.OnMains:
+		raw.Supply = TokenOnline
+	case r.Generator:
+		raw.Supply = TokenGenerator
+	}
+	raw.Low = raw.Supply == TokenOnBattery && (r.LowBattery ||
+		(!math.IsNaN(est.Percent) && est.Percent < m.opts.LowPercent) ||
+		(est.Runtime >= 0 && est.Runtime < m.opts.LowRuntime))
+
+	previous := m.fsm.State()
+	changed := m.fsm.Update(raw, now)
+	state := m.fsm.State()
+	critical := m.fsm.Critical(now)
+
+	m.mu.Lock()
+	m.lastRead = r
+	st := &m.status
+	st.State, st.SourceOK, st.Critical = state.String(), true, critical
+	st.Alert = state.Supply == TokenOnBattery || state.Low
+	st.LowPower = state.Supply == TokenOnBattery
+	st.BatteryPercent = optional(est.Percent, 1)
+	st.Runtime, st.RuntimeLow, st.RuntimeHigh, st.Method = nil, nil, nil, est.Method
+	if est.Runtime >= 0 && (state.Supply != TokenOnline || est.Method == "source") {
+		st.Runtime = optional(est.Runtime.Minutes(), 0)
+		st.RuntimeLow = optional(est.RuntimeLow.Minutes(), 0)
+		st.RuntimeHigh = optional(est.RuntimeHigh.Minutes(), 0)
+	}
+	st.GeneratorHours = nil
+	if m.opts.BurnRate > 0 && m.opts.Fuel != nil {
+		if litres, ok := m.opts.Fuel(); ok {
+			st.GeneratorHours = optional(litres/m.opts.BurnRate, 1)
+		}
+	}
+	t := now
+	st.Updated = &t
+	status := *st
+	m.addSample(now, r, est, status.State)
+	m.mu.Unlock()
+
+	if changed && status.State != previous.String() {
+		m.append(ctx, TypePowerChanged, PowerChanged{State: status.State, Previous: previous.String(),
+			Percent: status.BatteryPercent, Runtime: status.Runtime, Source: m.opts.Kind})
+	}
+	if critical && !m.acted {
+		m.acted = true
+		m.actCritical(ctx, status)
+	} else if !critical {
+		m.acted = false
+	}
+}
+
+func (m *PowerMonitor) failed(ctx context.Context, now time.Time, err error) {
+	m.failures++
+	if m.failures < m.opts.LostAfter || m.lost {
+		return
+	}
+	m.lost = true
+	m.mu.Lock()
+	m.status.SourceOK = false
+	m.mu.Unlock()
+	// The error may name a host, never a password: the sources do not
+	// put credentials in errors.
+	m.opts.Logger.Warn("Power source lost", "source", m.opts.Kind, "err", err)
+	m.append(ctx, TypePowerSource, map[string]any{"source": m.opts.Kind, "state": "lost"})
+}
+
+// actCritical makes the critical moment durable, then runs the action.
+func (m *PowerMonitor) actCritical(ctx context.Context, st PowerStatus) {
+	m.opts.Logger.Warn("Power critical: on battery and low", "state", st.State)
+	m.append(ctx, TypePowerCritical, PowerChanged{State: st.State, Percent: st.BatteryPercent, Runtime: st.Runtime, Source: m.opts.Kind})
+	if err := m.Flush(ctx); err != nil {
+		m.opts.Logger.Error("Power history flush failed", "err", err)
+	}
+	if m.opts.OnCritical == nil {
+		m.opts.Logger.Warn("No shutdown command configured: staying up")
+		return
+	}
+	if err := m.opts.OnCritical(ctx); err != nil {
+		m.opts.Logger.Error("Shutdown command failed", "err", err)
+	}
+}
+
+func (m *PowerMonitor) append(ctx context.Context, typ string, payload any) {
+	if _, err := m.log.Append(ctx, Draft{Type: typ, Payload: payload}); err != nil {
+		m.opts.Logger.Error("Append failed", "type", typ, "err", err)
+	}
+}
+
+// addSample folds a reading into the minute under way; a finished minute
+// becomes a history sample. Called with mu held.
+func (m *PowerMonitor) addSample(now time.Time, r power.Reading, est Estimate, state string) {
+	start := now.Truncate(time.Minute)
+	if !m.minute.start.IsZero() && !start.Equal(m.minute.start) {
+		m.closeMinuteLocked()
+	}
+	if m.minute.start.IsZero() {
+		m.minute = minuteAgg{start: start}
+	}
+	a := &m.minute
+	a.n++
+	a.state = state
+	add := func(sum *float64, n *int, x float64) {
+		if !math.IsNaN(x) {
+			*sum += x
+			*n++
+		}
+	}
+	add(&a.volts, &a.nv, r.Volts)
+	add(&a.amps, &a.na, r.Amps)
+	add(&a.pct, &a.np, est.Percent)
+	if est.Runtime >= 0 {
+		add(&a.rtm, &a.nr, est.Runtime.Minutes())
+	}
+}
+
+func (m *PowerMonitor) closeMinute(time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closeMinuteLocked()
+}
+
+func (m *PowerMonitor) closeMinuteLocked() {
+	a := m.minute
+	if a.start.IsZero() || a.n == 0 {
+		return
+	}
+	avg := func(sum float64, n int) float64 {
+		if n == 0 {
+			return math.NaN()
+		}
+		return sum / float64(n)
+	}
+	s := PowerSample{At: a.start, State: a.state, Volts: avg(a.volts, a.nv), Amps: avg(a.amps, a.na),
+		Percent: avg(a.pct, a.np), Runtime: avg(a.rtm, a.nr)}
+	m.history = append(m.history, s)
+	if over := len(m.history) - m.historyLen(); over > 0 {
+		m.history = append(m.history[:0:0], m.history[over:]...)
+	}
+	m.pending = append(m.pending, s)
+	if len(m.pending) > m.historyLen() {
+		m.pending = m.pending[len(m.pending)-m.historyLen():]
+	}
+	m.minute = minuteAgg{}
+}
+
+// Flush writes the pending history in one transaction and drops rows older
+// than Keep.
+func (m *PowerMonitor) Flush(ctx context.Context) error {
+	m.mu.Lock()
+	pending := m.pending
+	m.pending = nil
+	m.mu.Unlock()
+	if len(pending) == 0 {
+		return nil
+	}
+	err := m.writeSamples(ctx, pending)
+	if err != nil {
+		m.mu.Lock()
+		m.pending = append(pending, m.pending...) // try again next time
+		m.mu.Unlock()
+	}
+	return err
+}
+
+func (m *PowerMonitor) writeSamples(ctx context.Context, samples []PowerSample) error {
+	tx, err := m.log.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("power history: %w", err)
+	}
+	defer tx.Rollback()
+	for _, s := range samples {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO power_samples (at, state, volts, amps, percent, runtime) VALUES (?, ?, ?, ?, ?, ?)`,
+			s.At.UnixMilli(), s.State, nullable(s.Volts), nullable(s.Amps), nullable(s.Percent), nullableInt(s.Runtime*60)); err != nil {
+			return fmt.Errorf("power history: %w", err)
+		}
+	}
+	cutoff := samples[len(samples)-1].At.Add(-m.opts.Keep).UnixMilli()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM power_samples WHERE at < ?`, cutoff); err != nil {
+		return fmt.Errorf("power history: %w", err)
+	}
+	return tx.Commit()
+}
+
+// loadHistory reads the stored history into memory at start.
+func (m *PowerMonitor) loadHistory(ctx context.Context) error {
+	since := m.opts.Now().Add(-m.opts.Keep).UnixMilli()
+	rows, err := m.log.Reader.db.QueryContext(ctx,
+		`SELECT at, state, volts, amps, percent, runtime FROM power_samples WHERE at >= ? ORDER BY at`, since)
+	if err != nil {
+		return fmt.Errorf("power history: %w", err)
+	}
+	defer rows.Close()
+	var hist []PowerSample
+	for rows.Next() {
+		var at int64
+		var s PowerSample
+		var v, a, p sql.NullFloat64
+		var rt sql.NullInt64
+		if err := rows.Scan(&at, &s.State, &v, &a, &p, &rt); err != nil {
+			return fmt.Errorf("power history: %w", err)
+		}
+		s.At = unixMilli(at)
+		s.Volts, s.Amps, s.Percent, s.Runtime = fromNull(v), fromNull(a), fromNull(p), math.NaN()
+		if rt.Valid {
+			s.Runtime = float64(rt.Int64) / 60
+		}
+		hist = append(hist, s)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("power history: %w", err)
+	}
+	m.mu.Lock()
+	m.history = hist
+	m.mu.Unlock()
+	return nil
+}
+
+func optional(x float64, decimals int) *float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	p := math.Pow(10, float64(decimals))
+	v := math.Round(x*p) / p
+	return &v
+}
+
+func nullable(x float64) sql.NullFloat64 {
+	return sql.NullFloat64{Float64: x, Valid: !math.IsNaN(x)}
+}
+
+func nullableInt(x float64) sql.NullInt64 {
+	return sql.NullInt64{Int64: int64(math.Round(x)), Valid: !math.IsNaN(x)}
+}
+
+func fromNull(n sql.NullFloat64) float64 {
+	if !n.Valid {
+		return math.NaN()
+	}
+	return n.Float64
+}

@@ -1,0 +1,209 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/safepoint-se/safepoint/hardware/power"
+)
+
+// scriptSource is a hand-written fake source: it returns whatever the test
+// last set, or an error.
+type scriptSource struct {
+	mu  sync.Mutex
+	r   power.Reading
+	err error
+}
+
+func (s *scriptSource) set(r power.Reading, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.r, s.err = r, err
+}
+
+func (s *scriptSource) Read(context.Context) (power.Reading, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.r, s.err
+}
+
+func reading(onMains, low bool, volts, amps, percent float64) power.Reading {
+	r := power.Unknown(time.Time{})
+	r.OnMains, r.LowBattery, r.Volts, r.Amps, r.Percent = onMains, low, volts, amps, percent
+	return r
+}
+
+func eventsOfType(t *testing.T, l *Log, typ string) []Event {
+	t.Helper()
+	var out []Event
+	for _, e := range allEvents(t, &l.Reader) {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestPowerMonitorOutage(t *testing.T) {
+	ctx := context.Background()
+	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{})
+	src := &scriptSource{}
+	now := t0
+	var acted []string
+	m := NewPowerMonitor(l, PowerOptions{Source: src, Kind: "nut", Now: func() time.Time { return now },
+		OnCritical: func(context.Context) error { acted = append(acted, "shutdown"); return nil }})
+	step := func(r power.Reading, d time.Duration) {
+		src.set(r, nil)
+		for end := now.Add(d); now.Before(end); now = now.Add(5 * time.Second) {
+			m.Poll(ctx)
+		}
+	}
+	step(reading(true, false, 13.5, -1, 100), 2*time.Minute)
+	if st := m.Status(); st.State != "OL CHRG" || st.Alert || st.LowPower || st.Source != "nut" {
+		t.Fatalf("on mains: %+v", st)
+	}
+	step(reading(false, false, 12.4, 5, 70), 3*time.Minute)
+	if st := m.Status(); st.State != "OB" || !st.Alert || !st.LowPower {
+		t.Fatalf("on battery: %+v", st)
+	}
+	step(reading(false, true, 11.9, 5, 15), 3*time.Minute)
+	if len(acted) != 1 {
+		t.Fatalf("critical action ran %d times, want once", len(acted))
+	}
+	step(reading(true, false, 13.8, -8, 20), 3*time.Minute)
+
+	var states []string
+	for _, e := range eventsOfType(t, l, TypePowerChanged) {
+		var p PowerChanged
+		json.Unmarshal(e.Payload, &p)
+		states = append(states, p.State)
+	}
+	want := []string{"OL CHRG", "OB", "OB LB", "OL CHRG"}
+	if len(states) != len(want) {
+		t.Fatalf("power.changed states %v, want %v", states, want)
+	}
+	for i := range want {
+		if states[i] != want[i] {
+			t.Fatalf("power.changed states %v, want %v", states, want)
+		}
+	}
+	if n := len(eventsOfType(t, l, TypePowerCritical)); n != 1 {
+		t.Errorf("%d power.critical events, want 1", n)
+	}
+	if v := l.State().View(); v.Power == nil || v.Power.State != "OL CHRG" {
+		t.Errorf("folded power = %+v", v.Power)
+	}
+}
+
+func TestPowerSourceLostAndRestored(t *testing.T) {
+	ctx := context.Background()
+	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{})
+	src := &scriptSource{}
+	now := t0
+	m := NewPowerMonitor(l, PowerOptions{Source: src, Kind: "nut", Now: func() time.Time { return now }})
+	src.set(reading(true, false, 13.5, 0, 100), nil)
+	m.Poll(ctx)
+	src.set(power.Reading{}, errors.New("nut: dial tcp 127.0.0.1:3493: connection refused"))
+	for i := 0; i < 2; i++ {
+		m.Poll(ctx)
+	}
+	if !m.Status().SourceOK {
+		t.Fatal("source lost after two failures, want three")
+	}
+	for i := 0; i < 5; i++ {
+		m.Poll(ctx)
+	}
+	if m.Status().SourceOK {
+		t.Fatal("source not reported lost")
+	}
+	src.set(reading(true, false, 13.5, 0, 100), nil)
+	m.Poll(ctx)
+	if !m.Status().SourceOK {
+		t.Fatal("source not reported restored")
+	}
+	var states []string
+	for _, e := range eventsOfType(t, l, TypePowerSource) {
+		var p map[string]string
+		json.Unmarshal(e.Payload, &p)
+		states = append(states, p["state"])
+	}
+	if len(states) != 2 || states[0] != "lost" || states[1] != "restored" {
+		t.Errorf("source events %v, want [lost restored]", states)
+	}
+}
+
+// TestPowerHistoryBatches: samples become one row a minute, written only
+// when flushed, and come back after a restart.
+func TestPowerHistoryBatches(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), FileName)
+	l := openTest(t, file, Options{})
+	src := &scriptSource{}
+	now := t0
+	m := NewPowerMonitor(l, PowerOptions{Source: src, Kind: "sim", Now: func() time.Time { return now }})
+	src.set(reading(false, false, 12.3, 4, math.NaN()), nil)
+	for i := 0; i < 12*10; i++ { // 10 minutes at 5 s
+		m.Poll(ctx)
+		now = now.Add(5 * time.Second)
+	}
+	m.Poll(ctx)
+	count := func() int {
+		var n int
+		if err := l.Reader.db.QueryRow(`SELECT COUNT(*) FROM power_samples`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("%d rows before a flush: samples must be batched", n)
+	}
+	if err := m.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 10 {
+		t.Fatalf("%d rows after 10 minutes, want 10", n)
+	}
+	h := m.History(t0)
+	if len(h) != 10 || math.Abs(h[0].Volts-12.3) > 1e-9 || h[0].State != "OB" {
+		t.Fatalf("history %+v", h)
+	}
+	m2 := NewPowerMonitor(l, PowerOptions{Source: src, Now: func() time.Time { return now }})
+	if err := m2.loadHistory(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := m2.History(t0); len(got) != 10 {
+		t.Fatalf("history after restart: %d samples", len(got))
+	}
+	// Old rows go: after 8 days only a week remains.
+	now = now.Add(8 * 24 * time.Hour)
+	m.Poll(ctx)
+	now = now.Add(time.Minute)
+	m.Poll(ctx)
+	m.Flush(ctx)
+	if n := count(); n != 1 {
+		t.Fatalf("%d rows after a week, want only the new one", n)
+	}
+}
+
+func TestSourceRuntimeWins(t *testing.T) {
+	ctx := context.Background()
+	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{})
+	src := &scriptSource{}
+	now := t0
+	m := NewPowerMonitor(l, PowerOptions{Source: src, Kind: "nut", Now: func() time.Time { return now },
+		Battery: Battery{Chemistry: power.LeadAcid12V, CapacityAh: 100}})
+	r := reading(false, false, 12.2, 5, 55)
+	r.Runtime = 95 * time.Minute
+	src.set(r, nil)
+	m.Poll(ctx)
+	st := m.Status()
+	if st.Method != "source" || st.Runtime == nil || *st.Runtime != 95 || *st.BatteryPercent != 55 {
+		t.Fatalf("status %+v", st)
+	}
+}
