@@ -125,6 +125,7 @@ const (
 	restAnchor   = 15 * time.Minute // rest this long re-anchors on voltage
 	driftPerHour = 0.02             // coulomb counting's growing doubt, per hour
 	maxStep      = 10 * time.Minute // a gap longer than this is not integrated
+	grossError   = 0.15             // counting and voltage this far apart: counting is wrong
 )
 
 // NewEstimator returns an estimator for a battery.
@@ -204,9 +205,6 @@ func (e *Estimator) Update(r power.Reading) {
 	// of meter and model error, through the curve's slope; more under load
 	// and while charging, when the voltage is far from resting.
 	vsigma := 0.05 * perVolt
-	if amps > 0 {
-		vsigma *= 3
-	}
 	if r.Charging || amps < 0 {
 		vsigma = math.Inf(1)
 	}
@@ -220,13 +218,27 @@ func (e *Estimator) Update(r power.Reading) {
 		}
 	case e.restFor >= restAnchor && vsigma < e.sigma:
 		e.soc, e.sigma = vsoc, math.Max(0.03, vsigma)
-	case !math.IsInf(vsigma, 1) && vsigma > 0 && dt > 0:
-		// A Kalman-style blend, small per step: counting is precise over
-		// minutes, voltage keeps it honest over hours.
-		gain := e.sigma * e.sigma / (e.sigma*e.sigma + vsigma*vsigma) * math.Min(1, dt.Minutes()/30)
-		e.soc += gain * (vsoc - e.soc)
-		e.sigma = math.Sqrt(math.Max(0, 1-gain)) * e.sigma
+	case amps > 0 && dt > 0 && e.grossly(resting, amps, vsoc):
+		// Under load the voltage is biased by polarisation that no fixed
+		// resistance captures, so counting is trusted, unless the two
+		// disagree grossly (a wrong capacity setting, an aged bank, a
+		// bad start): then move toward the voltage, slowly, over half an
+		// hour.
+		e.soc += (vsoc - e.soc) * math.Min(1, dt.Minutes()/30)
+		e.sigma = math.Max(e.sigma, math.Abs(vsoc-e.soc))
 	}
+}
+
+// grossly reports whether counted charge lies far outside what the voltage
+// under load allows. The voltage is uncertain by the meter (±50 mV) and by
+// polarisation as large again as the resistive drop; on a flat stretch of
+// the curve (LiFePO4's plateau) that spans most of the range, and nothing
+// is gross.
+func (e *Estimator) grossly(resting, amps, vsoc float64) bool {
+	d := 0.05 + amps*e.bat.Ohms
+	lo, _ := socFromVoltage(e.bat.Chemistry, resting-d)
+	hi, _ := socFromVoltage(e.bat.Chemistry, resting+d)
+	return e.soc < lo-grossError || e.soc > hi+grossError
 }
 
 // Estimate reports the present estimate. A runtime the source gives itself
