@@ -227,7 +227,11 @@ func (m *PowerMonitor) Poll(ctx context.Context) {
 		m.failed(ctx, now, err)
 		return
 	}
-	r.At = now // the monitor's clock orders samples; a source's clock may be anything
+	// The estimator integrates in the source's own time (a simulator runs
+	// faster than the wall clock); hold times and samples use the monitor's.
+	if r.At.IsZero() {
+		r.At = now
+	}
 	if m.lost {
 		m.lost = false
 		m.append(ctx, TypePowerSource, map[string]any{"source": m.opts.Kind, "state": "restored"})
@@ -272,7 +276,7 @@ func (m *PowerMonitor) Poll(ctx context.Context) {
 			st.GeneratorHours = optional(litres/m.opts.BurnRate, 1)
 		}
 	}
-	t := now
+	t := now.UTC().Truncate(time.Second)
 	st.Updated = &t
 	status := *st
 	m.addSample(now, r, est, status.State)

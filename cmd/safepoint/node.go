@@ -44,6 +44,8 @@ type nodeConfig struct {
 	Location     *node.Location `toml:"location"`
 	Contacts     []node.Contact `toml:"contacts"`
 	Nearby       []ui.Nearby    `toml:"nearby"`
+
+	powerConfig
 }
 
 func defaultNodeConfig() nodeConfig {
@@ -76,6 +78,17 @@ func nodeFlags(cfg *nodeConfig, configPath *string, stderr io.Writer) *flag.Flag
 	fs.IntVar(&cfg.PostBurst, "post-burst", cfg.PostBurst, "public submissions one device may make `at once`")
 	fs.StringVar(&cfg.PortalHost, "portal-host", cfg.PortalHost, "`host` name or address phones reach the portal at; plain-HTTP requests for any other host are sent there")
 	fs.StringVar(&cfg.LangDir, "lang-dir", cfg.LangDir, "`directory` of extra language files (*.toml) for the resident pages")
+	fs.StringVar(&cfg.Spec, "power", cfg.Spec, "power source `spec`: sim, sim:FILE (a scenario), nut://host[:3493]/ups; empty watches none")
+	fs.StringVar(&cfg.User, "power-user", cfg.User, "NUT `user` (upsd.users, with upsmon secondary)")
+	fs.StringVar(&cfg.PasswordFile, "power-password-file", cfg.PasswordFile, "`file` holding the NUT user's password")
+	fs.StringVar(&cfg.Chemistry, "battery-chemistry", cfg.Chemistry, "battery `chemistry`: lead-acid-12v, lifepo4-4s, li-ion-2s, li-ion-1s")
+	fs.Float64Var(&cfg.CapacityAh, "battery-ah", cfg.CapacityAh, "battery capacity in `Ah` (C20 for lead-acid)")
+	fs.Float64Var(&cfg.Peukert, "battery-peukert", cfg.Peukert, "Peukert `exponent`; 0: typical for the chemistry")
+	fs.DurationVar(&cfg.HoldOB, "power-hold-ob", cfg.HoldOB, "how long mains must stay away before on-battery `counts`")
+	fs.DurationVar(&cfg.HoldOL, "power-hold-ol", cfg.HoldOL, "how long mains must stay back before on-line `counts`")
+	fs.DurationVar(&cfg.HoldCritical, "power-hold-critical", cfg.HoldCritical, "how long on battery and low before the shutdown `command` runs")
+	fs.StringVar(&cfg.Shutdown, "shutdown-command", cfg.Shutdown, "`command` (through /bin/sh) run when power is critical; empty only logs")
+	fs.Float64Var(&cfg.BurnRate, "generator-burn", cfg.BurnRate, "generator fuel use in `litres` an hour")
 	setUsage(fs, "Run the safety point's daemon.")
 	return fs
 }
@@ -118,6 +131,9 @@ func (c *nodeConfig) validate() error {
 		errs = append(errs, errors.New("--post-rate must be 0 (off) or more, --post-burst positive"))
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.powerConfig.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
@@ -223,6 +239,22 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 	}
 	opts := ui.Options{Log: log, Logger: logger, PostPerMinute: postRate, PostBurst: cfg.PostBurst,
 		Catalog: cat, PortalHost: cfg.PortalHost, Nearby: cfg.Nearby}
+	src, kind, battery, closer, err := openPower(cfg.powerConfig)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if closer != nil {
+		defer closer.Close()
+	}
+	var monitor *node.PowerMonitor
+	if src != nil {
+		monitor = node.NewPowerMonitor(log, node.PowerOptions{Source: src, Kind: kind, Battery: battery,
+			Holds:      node.Holds{OnBattery: cfg.HoldOB, OnSupply: cfg.HoldOL, Critical: cfg.HoldCritical},
+			OnCritical: shutdownAction(cfg.Shutdown), BurnRate: cfg.BurnRate, Logger: logger})
+		opts.Power = monitor.Status
+		logger.Info("Watching power", "source", kind, "chemistry", battery.Chemistry, "ah", battery.CapacityAh)
+	}
 	var tlsLn net.Listener
 	if cfg.StaffTLS == "on" {
 		host, _ := os.Hostname()
@@ -278,6 +310,9 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 	serve(ln)
 	if tlsLn != nil {
 		serve(tlsLn)
+	}
+	if monitor != nil {
+		g.Go(func() error { return monitor.Run(ctx) })
 	}
 	return g.Wait()
 }

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/safepoint-se/safepoint/hardware/nut"
+	"github.com/safepoint-se/safepoint/hardware/power"
+	"github.com/safepoint-se/safepoint/hardware/sim"
+	"github.com/safepoint-se/safepoint/node"
+)
+
+// powerConfig is the node's power configuration (part of nodeConfig).
+type powerConfig struct {
+	Spec         string        `toml:"power"`
+	User         string        `toml:"power_user"`
+	PasswordFile string        `toml:"power_password_file"`
+	Chemistry    string        `toml:"battery_chemistry"`
+	CapacityAh   float64       `toml:"battery_ah"`
+	Peukert      float64       `toml:"battery_peukert"`
+	HoldOB       time.Duration `toml:"power_hold_ob"`
+	HoldOL       time.Duration `toml:"power_hold_ol"`
+	HoldCritical time.Duration `toml:"power_hold_critical"`
+	Shutdown     string        `toml:"shutdown_command"`
+	BurnRate     float64       `toml:"generator_burn"`
+}
+
+// openPower builds the power source a --power spec names, and what the
+// estimator should know of the battery. An empty spec watches nothing.
+func openPower(pc powerConfig) (node.PowerSource, string, node.Battery, io.Closer, error) {
+	bat := node.Battery{Chemistry: power.Chemistry(pc.Chemistry), CapacityAh: pc.CapacityAh, Peukert: pc.Peukert}
+	spec := pc.Spec
+	switch {
+	case spec == "":
+		return nil, "", bat, nil, nil
+	case spec == "sim" || strings.HasPrefix(spec, "sim:"):
+		sc := sim.Default()
+		if file, ok := strings.CutPrefix(spec, "sim:"); ok {
+			var err error
+			if sc, err = sim.Load(file); err != nil {
+				return nil, "", bat, nil, fmt.Errorf("--power: %w", err)
+			}
+		}
+		src, err := sim.New(sc, nil)
+		if err != nil {
+			return nil, "", bat, nil, fmt.Errorf("--power: %w", err)
+		}
+		// The simulated bank is what an installer would read off its
+		// datasheet, unless the flags say otherwise.
+		if bat.Chemistry == "" {
+			bat.Chemistry = sc.Battery.Chemistry
+		}
+		if bat.CapacityAh == 0 {
+			bat.CapacityAh = sc.Battery.CapacityAh
+		}
+		if bat.Peukert == 0 {
+			bat.Peukert = sc.Battery.Peukert
+		}
+		bat.RatedHours = sc.Battery.RatedHours
+		return src, "sim", bat, nil, nil
+	case strings.HasPrefix(spec, "nut://"):
+		addr, err := nut.Parse(spec)
+		if err != nil {
+			return nil, "", bat, nil, fmt.Errorf("--power: %w", err)
+		}
+		opts := &nut.Opts{User: pc.User}
+		if pc.PasswordFile != "" {
+			b, err := os.ReadFile(pc.PasswordFile)
+			if err != nil {
+				return nil, "", bat, nil, fmt.Errorf("--power-password-file: %w", err)
+			}
+			opts.Password = strings.TrimRight(string(b), "\r\n")
+		}
+		c := nut.New(addr, opts)
+		return c, "nut", bat, c, nil
+	}
+	return nil, "", bat, nil, fmt.Errorf("--power %q: use sim, sim:FILE or nut://host[:port]/ups", spec)
+}
+
+func (pc powerConfig) validate() error {
+	var errs []error
+	if pc.Chemistry != "" && !power.Chemistry(pc.Chemistry).Valid() {
+		errs = append(errs, fmt.Errorf("--battery-chemistry %q: one of %v", pc.Chemistry, power.Chemistries))
+	}
+	if pc.CapacityAh < 0 || pc.Peukert < 0 || pc.BurnRate < 0 {
+		errs = append(errs, errors.New("--battery-ah, --battery-peukert and --generator-burn cannot be negative"))
+	}
+	if pc.Spec != "" && !strings.HasPrefix(pc.Spec, "sim") && pc.CapacityAh == 0 && !strings.HasPrefix(pc.Spec, "nut://") {
+		errs = append(errs, errors.New("--battery-ah: needed to estimate the time left"))
+	}
+	return errors.Join(errs...)
+}
+
+// shutdownAction runs the configured shutdown command through /bin/sh.
+func shutdownAction(command string) func(ctx context.Context) error {
+	if command == "" {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "/bin/sh", "-c", command).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("shutdown command: %w: %s", err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
+}
