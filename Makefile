@@ -35,8 +35,18 @@ check: ## gofmt, go vet, staticcheck
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-bench: ## run the benchmarks (figures go to docs/BENCHMARKS.md)
+bench: ## run the benchmarks, then the status page against nginx (figures go to docs/BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+# nginx is cmd/portalbench's reference. It runs on its own port with its own
+# configuration, so a system nginx the package may start (port 80) does not matter.
+	@if [ ! -x /usr/sbin/nginx ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "bench: installing nginx with apt-get"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq nginx >/tmp/safepoint-apt.log 2>&1 || \
+	  { apt-get update -qq >>/tmp/safepoint-apt.log 2>&1; apt-get install -y -qq nginx >>/tmp/safepoint-apt.log 2>&1; } || \
+	  echo "bench: apt-get failed, see /tmp/safepoint-apt.log"; \
+	fi
+	$(GO) run ./cmd/portalbench
 
 cross: ## static builds for linux/arm64 and linux/arm (GOARM=6) into dist/
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/safepoint-linux-arm64 ./cmd/safepoint

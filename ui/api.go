@@ -30,7 +30,9 @@ type Status struct {
 	Services      []node.Service      `json:"services"`
 	Announcements []node.Announcement `json:"announcements"`
 	Counts        node.Counts         `json:"counts"`
-	ClockOK       bool                `json:"clock_ok"`
+	// Power is absent when the node watches no power source.
+	Power   *node.PowerStatus `json:"power,omitempty"`
+	ClockOK bool              `json:"clock_ok"`
 	// Time is the node's wall clock, absent while it is not plausible:
 	// residents are never shown a 1970 time.
 	Time    *time.Time `json:"time,omitempty"`
@@ -42,6 +44,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	clock := s.log.Clock()
 	st := Status{Point: v.Point, Services: v.Services, Counts: v.Counts,
 		ClockOK: clock.Plausible(), Updated: v.Last}
+	st.Power = s.powerStatus()
 	if st.Point.ID == "" { // before the first point.configured
 		st.Point.ID = s.log.Origin()
 	}

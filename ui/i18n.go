@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"embed"
 	"errors"
 	"fmt"
@@ -235,8 +236,9 @@ func (c *Catalog) Negotiate(explicit []string, acceptLanguage string) string {
 		tag string
 		q   float64
 	}
-	var prefs []pref
-	for _, part := range strings.Split(acceptLanguage, ",") {
+	var room [8]pref // a phone sends a few: no allocation on every page
+	prefs := room[:0]
+	for part := range strings.SplitSeq(acceptLanguage, ",") {
 		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
 		q := 1.0
 		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
@@ -248,7 +250,7 @@ func (c *Catalog) Negotiate(explicit []string, acceptLanguage string) string {
 			prefs = append(prefs, pref{tag, q})
 		}
 	}
-	sort.SliceStable(prefs, func(i, j int) bool { return prefs[i].q > prefs[j].q })
+	slices.SortStableFunc(prefs, func(a, b pref) int { return cmp.Compare(b.q, a.q) })
 	for _, p := range prefs {
 		if c.Has(p.tag) {
 			return p.tag

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
@@ -38,6 +40,7 @@ type page struct {
 	Anns     []node.Announcement
 	Guide    []Guide
 	Nearby   []Nearby
+	Power    *node.PowerStatus // nil: no power source watched
 	Form     *form
 	Receipt  *receiptView
 	Status   int
@@ -140,32 +143,51 @@ type receiptView struct {
 // langCookie remembers a resident's language choice.
 const langCookie = "lang"
 
-func (s *Server) newPage(w http.ResponseWriter, r *http.Request, nav, title string) *page {
+// language picks a resident page's language: ?lang= (remembered in a
+// cookie), the cookie, then Accept-Language. The answer varies with them.
+func (s *Server) language(w http.ResponseWriter, r *http.Request) string {
 	var explicit []string
-	if q := r.URL.Query().Get("lang"); q != "" && s.cat.Has(q) {
-		explicit = append(explicit, q)
-		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: q, Path: "/", MaxAge: 365 * 24 * 3600,
-			HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	if r.URL.RawQuery != "" {
+		if q := r.URL.Query().Get("lang"); q != "" && s.cat.Has(q) {
+			explicit = append(explicit, q)
+			http.SetCookie(w, &http.Cookie{Name: langCookie, Value: q, Path: "/", MaxAge: 365 * 24 * 3600,
+				HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		}
 	}
 	if c, err := r.Cookie(langCookie); err == nil {
 		explicit = append(explicit, c.Value)
 	}
-	code := s.cat.Negotiate(explicit, r.Header.Get("Accept-Language"))
+	w.Header().Set("Vary", "Accept-Language, Cookie")
+	return s.cat.Negotiate(explicit, r.Header.Get("Accept-Language"))
+}
+
+func (s *Server) newPage(w http.ResponseWriter, r *http.Request, nav, title string) *page {
+	return s.pageIn(s.language(w, r), s.shownTime(), r, nav, title)
+}
+
+// shownTime is the wall time resident pages show: zero when the clock is
+// not trustworthy.
+func (s *Server) shownTime() time.Time {
+	if clock := s.log.Clock(); clock.Plausible() {
+		return clock.Wall()
+	}
+	return time.Time{}
+}
+
+// pageIn builds a resident page in the language code at wall time now
+// (from shownTime).
+func (s *Server) pageIn(code string, now time.Time, r *http.Request, nav, title string) *page {
 	v := s.log.State().View()
 	if v.Point.ID == "" {
 		v.Point.ID = s.log.Origin()
 	}
 	p := &page{cat: s.cat, Lang: s.cat.Lang(code), Langs: s.cat.Langs(), Path: r.URL.Path, Nav: nav,
-		Point: v.Point, Services: v.Services, Counts: v.Counts, Nearby: s.opts.Nearby}
+		Point: v.Point, Services: v.Services, Counts: v.Counts, Nearby: s.opts.Nearby, Power: s.powerStatus()}
 	p.Title = p.T(title)
-	clock := s.log.Clock()
-	var now time.Time
-	if clock.Plausible() {
-		now = clock.Wall()
+	if !now.IsZero() {
 		p.Updated = now.In(stockholm).Format("15:04")
 	}
 	p.Anns = v.ActiveAnnouncements(now)
-	w.Header().Set("Vary", "Accept-Language, Cookie")
 	return p
 }
 
@@ -180,7 +202,9 @@ func (s *Server) renderPortal(w http.ResponseWriter, r *http.Request, code int, 
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-cache")
+	}
 	w.WriteHeader(code)
 	if r.Method != http.MethodHead {
 		w.Write(buf.Bytes())
@@ -189,63 +213,115 @@ func (s *Server) renderPortal(w http.ResponseWriter, r *http.Request, code int, 
 
 // pageCache keeps rendered read-only pages per path and language while the
 // log and the displayed minute stay the same: a crowd of phones refreshing
-// the status page costs one render a minute.
+// the status page costs one render a minute. A hit takes no lock and does
+// not look at the state.
 type pageCache struct {
-	mu    sync.Mutex
-	stamp string
-	pages map[string][]byte
+	mu  sync.Mutex // serialises put
+	cur atomic.Pointer[pageGen]
 }
 
-func (c *pageCache) get(stamp, key string) ([]byte, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stamp != stamp {
-		return nil, false
+// pageGen is one generation of the cache, never changed once stored.
+type pageGen struct {
+	// changed is the log's Changed channel taken before the pages' view
+	// of the state: once it is closed, events have been folded in since.
+	changed <-chan struct{}
+	minute  int64 // the displayed minute, from pageMinute
+	pages   map[pageKey]cachedBody
+}
+
+// pageKey names a cached page: its path, language and the power picture it
+// shows (power changes without events, so it keys the page instead).
+type pageKey struct{ path, lang, power string }
+
+type cachedBody struct {
+	b      []byte
+	length string // Content-Length
+}
+
+// pageMinute is the minute a page rendered at now (from shownTime) shows,
+// in Unix minutes: -1 when it shows no time. Stockholm's offset from UTC is
+// whole hours, so the "15:04" on the page changes with it.
+func pageMinute(now time.Time) int64 {
+	if now.IsZero() {
+		return -1
 	}
-	b, ok := c.pages[key]
+	return now.Unix() / 60
+}
+
+// current reports whether the generation still shows what a page rendered
+// now would.
+func (g *pageGen) current(minute int64) bool {
+	if g == nil || g.minute != minute {
+		return false
+	}
+	select {
+	case <-g.changed:
+		return false
+	default:
+		return true
+	}
+}
+
+func (c *pageCache) get(minute int64, key pageKey) (cachedBody, bool) {
+	g := c.cur.Load()
+	if !g.current(minute) {
+		return cachedBody{}, false
+	}
+	b, ok := g.pages[key]
 	return b, ok
 }
 
-func (c *pageCache) put(stamp, key string, b []byte) {
+// put stores a page rendered from a view taken after changed was current,
+// unless a newer generation is already there.
+func (c *pageCache) put(changed <-chan struct{}, minute int64, key pageKey, b []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stamp != stamp {
-		c.stamp, c.pages = stamp, map[string][]byte{}
+	next := &pageGen{changed: changed, minute: minute, pages: map[pageKey]cachedBody{}}
+	if g := c.cur.Load(); g != nil && g.changed == changed {
+		if g.minute > minute {
+			return // rendered before the minute turned: already stale
+		}
+		if g.minute == minute {
+			maps.Copy(next.pages, g.pages)
+		}
 	}
-	c.pages[key] = b
+	if !next.current(minute) {
+		return // the state moved on while the page was rendered
+	}
+	next.pages[key] = cachedBody{b: b, length: strconv.Itoa(len(b))}
+	c.cur.Store(next)
 }
 
 // cachedPage serves a read-only resident page from the cache or renders it.
 func (s *Server) cachedPage(nav, title, tmpl string, fill func(*page)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p := s.newPage(w, r, nav, title)
-		stamp := fmt.Sprintf("%d|%s", s.log.State().View().Last, p.Updated)
-		key := r.URL.Path + "|" + p.Lang.Code
-		h := w.Header()
-		if b, ok := s.cache.get(stamp, key); ok {
-			h.Set("Content-Type", "text/html; charset=utf-8")
-			h.Set("Cache-Control", "no-cache")
-			h.Set("Content-Length", strconv.Itoa(len(b)))
-			if r.Method != http.MethodHead {
-				w.Write(b)
+		ps := s.powerStatus()
+		key := pageKey{path: r.URL.Path, lang: s.language(w, r), power: powerKey(ps)}
+		now := s.shownTime()
+		minute := pageMinute(now)
+		body, ok := s.cache.get(minute, key)
+		if !ok {
+			changed := s.log.Changed() // before the view the page is made from
+			p := s.pageIn(key.lang, now, r, nav, title)
+			p.Power = ps // the picture the key names
+			if fill != nil {
+				fill(p)
 			}
-			return
+			var buf bytes.Buffer
+			if err := s.portal.ExecuteTemplate(&buf, tmpl, p); err != nil {
+				s.logger.Error("Rendering failed", "page", tmpl, "err", err)
+				http.Error(w, "internal error", http.StatusInternalServerError)
+				return
+			}
+			s.cache.put(changed, minute, key, buf.Bytes())
+			body = cachedBody{b: buf.Bytes(), length: strconv.Itoa(buf.Len())}
 		}
-		if fill != nil {
-			fill(p)
-		}
-		var buf bytes.Buffer
-		if err := s.portal.ExecuteTemplate(&buf, tmpl, p); err != nil {
-			s.logger.Error("Rendering failed", "page", tmpl, "err", err)
-			http.Error(w, "internal error", http.StatusInternalServerError)
-			return
-		}
-		s.cache.put(stamp, key, buf.Bytes())
+		h := w.Header()
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		h.Set("Cache-Control", "no-cache")
-		h.Set("Content-Length", strconv.Itoa(buf.Len()))
+		h.Set("Content-Length", body.length)
 		if r.Method != http.MethodHead {
-			w.Write(buf.Bytes())
+			w.Write(body.b)
 		}
 	}
 }
@@ -269,7 +345,8 @@ func (s *Server) contactPage() http.HandlerFunc {
 func (s *Server) checkinPage(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(w, r, "checkin", "checkin.title")
 	p.Form = &form{Token: node.NewCode(16), Values: map[string]string{"size": "1"}}
-	w.Header().Set("Cache-Control", "no-store")
+	// no-cache, not no-store: Back must show the same form, with the same
+	// one-time token, so that submitting it again finds the first receipt.
 	s.renderPortal(w, r, http.StatusOK, "checkin.html", p)
 }
 

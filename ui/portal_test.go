@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -448,4 +449,45 @@ func TestLiveEvents(t *testing.T) {
 func report(text string) node.Draft {
 	return node.Draft{Type: node.TypeReportCreated, Payload: node.ReportCreated{ID: node.NewID(),
 		Receipt: node.NewCode(node.ReceiptLen), Category: "road", Text: text, Urgency: "normal"}}
+}
+
+func TestStatusPagePower(t *testing.T) {
+	var mu sync.Mutex
+	f := func(x float64) *float64 { return &x }
+	st := node.PowerStatus{State: "OL", SourceOK: true, Source: "sim"}
+	power := func() node.PowerStatus { mu.Lock(); defer mu.Unlock(); return st }
+	srv, _ := newTestServer(t, Options{Power: power}, nil)
+	tests := []struct {
+		set  node.PowerStatus
+		want []string
+	}{
+		{node.PowerStatus{State: "OL", SourceOK: true}, []string{"Elnätet fungerar."}},
+		{node.PowerStatus{State: "OB", SourceOK: true, Runtime: f(300), RuntimeLow: f(240), RuntimeHigh: f(360)},
+			[]string{"reservkraft från batteri", "ungefär 5 timmar till (mellan 4 timmar och 6 timmar)"}},
+		{node.PowerStatus{State: "OB LB", SourceOK: true, Runtime: f(40), RuntimeLow: f(38), RuntimeHigh: f(42)},
+			[]string{"batteriet börjar ta slut", "ungefär 40 minuter till."}},
+		{node.PowerStatus{State: "GEN", SourceOK: true, Runtime: f(600), GeneratorHours: f(7.5)},
+			[]string{"ström från en generator", "Bränslet till generatorn räcker ungefär 8 timmar."}},
+		{node.PowerStatus{State: "OB", SourceOK: false}, []string{"Vi vet inte just nu"}},
+	}
+	for _, tt := range tests {
+		mu.Lock()
+		st = tt.set
+		mu.Unlock()
+		_, body := get(t, noRedirect, srv.URL+"/")
+		for _, w := range tt.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("state %q: status page lacks %q", tt.set.State, w)
+			}
+		}
+	}
+	resp, body := get(t, noRedirect, srv.URL+"/api/status")
+	if resp.StatusCode != 200 || !strings.Contains(body, `"power":{"state":"OB"`) {
+		t.Errorf("api/status power: %s", body)
+	}
+	// Without a monitor there is no power at all.
+	srv2, _ := newTestServer(t, Options{}, nil)
+	if _, body := get(t, noRedirect, srv2.URL+"/api/status"); strings.Contains(body, `"power"`) {
+		t.Error("power in the status without a source")
+	}
 }

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"fmt"
 	"html/template"
 	"net/http"
 	"time"
@@ -16,6 +17,17 @@ var funcs = template.FuncMap{
 			return "–"
 		}
 		return h.Time().In(stockholm).Format("15:04")
+	},
+	// minutes shows a runtime as "5 h 20 min" or "40 min".
+	"minutes": func(m *float64) string {
+		if m == nil {
+			return ""
+		}
+		d := time.Duration(*m * float64(time.Minute)).Round(time.Minute)
+		if d >= time.Hour {
+			return fmt.Sprintf("%d h %d min", int(d.Hours()), int(d.Minutes())%60)
+		}
+		return fmt.Sprintf("%d min", int(d.Minutes()))
 	},
 	"datetime": func(t *time.Time) string {
 		if t == nil {

@@ -35,6 +35,8 @@ type Options struct {
 	PortalHost string
 	// Nearby lists other safety points for the contact page.
 	Nearby []Nearby
+	// Power reads the power monitor; nil when the node watches no source.
+	Power func() node.PowerStatus
 	// StaffTLS, when set, keeps staff routes on HTTPS: on plain HTTP they
 	// redirect to HTTPSPort on the same host.
 	StaffTLS  bool
@@ -266,6 +268,10 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 // which could identify a resident or a staff member or open a session.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.logger.Enabled(r.Context(), slog.LevelDebug) {
+			next.ServeHTTP(w, r) // nothing to log: no recorder, no clock, no arguments
+			return
+		}
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)

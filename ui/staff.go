@@ -14,9 +14,10 @@ import (
 // whole fold (check-ins without personal data) and who is asking.
 type StaffState struct {
 	node.View
-	Me          node.Account `json:"me"`
-	ClockOK     bool         `json:"clock_ok"`
-	Fingerprint string       `json:"fingerprint,omitempty"`
+	Me          node.Account      `json:"me"`
+	ClockOK     bool              `json:"clock_ok"`
+	Power       *node.PowerStatus `json:"power,omitempty"`
+	Fingerprint string            `json:"fingerprint,omitempty"`
 }
 
 func (s *Server) staffSnapshot(r *http.Request) StaffState {
@@ -25,7 +26,7 @@ func (s *Server) staffSnapshot(r *http.Request) StaffState {
 		v.Point.ID = s.log.Origin()
 	}
 	return StaffState{View: v, Me: sessionFrom(r.Context()).Account,
-		ClockOK: s.log.Clock().Plausible(), Fingerprint: s.opts.Fingerprint}
+		ClockOK: s.log.Clock().Plausible(), Fingerprint: s.opts.Fingerprint, Power: s.powerStatus()}
 }
 
 func (s *Server) staffState(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,800 @@
+// Command portalbench measures the residents' status page (GET /) under
+// load and compares it, in the same run, with nginx serving the same bytes
+// as a static file. `make bench` runs it; the figures go to
+// docs/BENCHMARKS.md.
+//
+// It is a development tool, not part of the safepoint binary. What it does:
+//
+//  1. opens a node's event log in a temporary directory, appends a
+//     realistic state (the point's identity, some services, two
+//     announcements) and serves ui.New over a real http.Server on
+//     127.0.0.1, set up as cmd/safepoint sets up its own. The node runs in
+//     a process of its own (portalbench started again with -node-child),
+//     as nginx does, so that the load generator's goroutines, garbage and
+//     scheduling are not counted as the node's; -inprocess serves it from
+//     the load generator's process instead;
+//  2. fetches GET / once (Accept-Language: sv) and writes those exact bytes
+//     as index.html for nginx, which it starts as a child process with its
+//     own configuration on another free loopback port;
+//  3. runs the same Go load generator against both, alternating node,
+//     nginx, node, nginx… so that both see the same machine state, and
+//     prints a Markdown table: requests/s, p50 and p99 latency and errors
+//     per target (medians over the rounds), and the ratio node/nginx.
+//
+// Without nginx (/usr/sbin/nginx) it prints "SKIP: nginx not installed" and
+// exits 0, or fails when REQUIRE_PEERS=1, like the tests that need peers.
+//
+// The hidden flag -cpuprofile FILE writes a CPU profile of the node: of its
+// whole process (it idles while nginx is loaded), or with -inprocess of the
+// first node round, load generator included. Read it with
+// `go tool pprof -top FILE`.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/ui"
+)
+
+// nginxBin is where Debian's nginx package puts the server.
+const nginxBin = "/usr/sbin/nginx"
+
+// config is what the flags set.
+type config struct {
+	rounds     int
+	duration   time.Duration
+	warmup     time.Duration
+	conns      int
+	inprocess  bool   // the node in the load generator's process
+	cpuprofile string // hidden: a CPU profile of the node
+	nodeChild  string // hidden: be the node process, with its data in this directory
+}
+
+func main() {
+	var cfg config
+	fs := flag.NewFlagSet("portalbench", flag.ExitOnError)
+	fs.IntVar(&cfg.rounds, "rounds", 3, "rounds; each runs the node, then nginx")
+	fs.DurationVar(&cfg.duration, "duration", 5*time.Second, "measured time per target and round")
+	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "unmeasured time before each measurement")
+	fs.IntVar(&cfg.conns, "conns", 256, "concurrent keep-alive connections")
+	fs.BoolVar(&cfg.inprocess, "inprocess", false, "serve the node from the load generator's own process (default: a process of its own)")
+	fs.StringVar(&cfg.cpuprofile, "cpuprofile", "", "")
+	fs.StringVar(&cfg.nodeChild, "node-child", "", "")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: portalbench [flags]\n\nLoads the node's status page and nginx with the same bytes, side by side.")
+		// -cpuprofile is left out: it is for whoever tunes the hot path;
+		// -node-child is how portalbench starts the node's process.
+		fs.VisitAll(func(f *flag.Flag) {
+			if f.Usage == "" {
+				return
+			}
+			kind, usage := flag.UnquoteUsage(f)
+			if f.DefValue != "false" {
+				usage += " (default " + f.DefValue + ")"
+			}
+			fmt.Fprintf(fs.Output(), "  -%s %s\n\t%s\n", f.Name, kind, usage)
+		})
+	}
+	fs.Parse(os.Args[1:])
+	if cfg.nodeChild != "" {
+		if err := serveNode(cfg.nodeChild, cfg.cpuprofile); err != nil {
+			fmt.Fprintln(os.Stderr, "portalbench: node:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if cfg.rounds < 1 || cfg.conns < 1 || cfg.duration <= 0 || cfg.warmup < 0 {
+		fmt.Fprintln(os.Stderr, "portalbench: -rounds, -conns and -duration must be positive")
+		os.Exit(2)
+	}
+
+	if _, err := os.Stat(nginxBin); err != nil {
+		if os.Getenv("REQUIRE_PEERS") == "1" {
+			fmt.Println("FAIL: nginx not installed (" + nginxBin + " missing) and REQUIRE_PEERS=1")
+			os.Exit(1)
+		}
+		fmt.Println("SKIP: nginx not installed (" + nginxBin + " missing)")
+		return
+	}
+
+	// Ctrl-C stops the run but still stops nginx and removes the temp dir.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, cfg)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "portalbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config) error {
+	tmp, err := os.MkdirTemp("", "portalbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	// --- The node: a real log on disk, a realistic state, a real server. ---
+	var nodeURL string
+	var nodePids []int // none in-process: its CPU time cannot be told from the load generator's
+	if cfg.inprocess {
+		url, stop, err := startNode(ctx, filepath.Join(tmp, "node"))
+		if err != nil {
+			return err
+		}
+		defer stop()
+		nodeURL = url
+	} else {
+		child, err := startNodeProcess(filepath.Join(tmp, "node"), cfg.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer child.stop()
+		nodeURL, nodePids = child.url, []int{child.cmd.Process.Pid}
+	}
+
+	// --- The bytes nginx will serve: the node's own answer. ---
+	page, hdr, err := fetch(nodeURL)
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+
+	// --- nginx: its own configuration, port and directory. ---
+	ngx, err := startNginx(ctx, filepath.Join(tmp, "nginx"), page)
+	if err != nil {
+		return err
+	}
+	defer ngx.stop()
+	got, ngxHdr, err := fetch(ngx.url)
+	if err != nil {
+		return fmt.Errorf("nginx: %w", err)
+	}
+	if !bytes.Equal(got, page) || ngxHdr.Get("Content-Type") != hdr.Get("Content-Type") {
+		return fmt.Errorf("nginx serves %d bytes as %q, the node %d bytes as %q",
+			len(got), ngxHdr.Get("Content-Type"), len(page), hdr.Get("Content-Type"))
+	}
+
+	where := "its own process"
+	if cfg.inprocess {
+		where = "the load generator's process"
+	}
+	fmt.Fprintf(os.Stderr, "portalbench: status page %d bytes; node %s in %s, %s %s; %d conns, %d rounds × %v (+%v warm-up), GOMAXPROCS %d\n",
+		len(page), nodeURL, where, ngx.version, ngx.url, cfg.conns, cfg.rounds, cfg.duration, cfg.warmup, runtime.GOMAXPROCS(0))
+
+	// --- The rounds: node, nginx, node, nginx… ---
+	targets := []string{"node", "nginx"}
+	urls := []string{nodeURL, ngx.url}
+	pids := [][]int{nodePids, append([]int{ngx.cmd.Process.Pid}, children(ngx.cmd.Process.Pid)...)}
+	res := make([][]result, len(targets)) // [target][round]
+	for round := 0; round < cfg.rounds; round++ {
+		for t := range targets {
+			// In-process, the profile covers the first node round (and the
+			// load generator, which shares the process); a node process
+			// profiles itself from start to end instead.
+			profile := cfg.inprocess && cfg.cpuprofile != "" && round == 0 && targets[t] == "node"
+			r, err := measure(ctx, urls[t], len(page), cfg, pids[t], profile)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "portalbench: round %d %-5s %6.0f req/s  p50 %v  p99 %v  errors %d  connections %d (warm-up errors %d)  server CPU %s/request  load generator %.2f cores\n",
+				round+1, targets[t], r.rps, ms(r.p50), ms(r.p99), r.errors, r.dials, r.warmupErrors, us(r.cpuPerReq), r.genCores)
+			res[t] = append(res[t], r)
+		}
+	}
+	printTable(os.Stdout, cfg, len(page), ngx.version, res)
+	return nil
+}
+
+// startNode opens a node's log in dir, appends a realistic state and serves
+// the node's routes on a free loopback port, set up as cmd/safepoint sets
+// up its own servers. stop shuts it down.
+func startNode(ctx context.Context, dir string) (url string, stop func(), err error) {
+	l, err := node.Open(ctx, filepath.Join(dir, node.FileName), node.Options{Origin: "sp-bench"})
+	if err != nil {
+		return "", nil, err
+	}
+	if err := appendState(ctx, l); err != nil {
+		l.Close()
+		return "", nil, err
+	}
+	// The logger of a node started with the default --log-level info: the
+	// per-request debug lines are checked for and dropped, as in production.
+	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	handler := ui.New(ui.Options{Log: l, Logger: logger, PostPerMinute: -1})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		l.Close()
+		return "", nil, err
+	}
+	// The same timeouts as cmd/safepoint's own servers.
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	srv.RegisterOnShutdown(handler.Close)
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String() + "/", func() { srv.Close(); l.Close() }, nil
+}
+
+// serveNode is the node process: portalbench started again with the hidden
+// -node-child flag. It serves until its standard input closes (the parent
+// is done, or gone), then writes its CPU profile if asked to.
+func serveNode(dir, cpuprofile string) error {
+	url, stop, err := startNode(context.Background(), dir)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if cpuprofile != "" {
+		// Idle while nginx is loaded, the node adds no samples then: the
+		// profile is the node serving every node round.
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	fmt.Println(url) // the parent waits for this line
+	io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// nodeProcess is the node running in its own process.
+type nodeProcess struct {
+	url   string
+	cmd   *exec.Cmd
+	stdin io.Closer
+}
+
+// startNodeProcess starts portalbench again as the node, like nginx in its
+// own process, so that the load generator's goroutines, garbage and
+// scheduling are not the node's. It returns once the node has said where
+// it listens.
+func startNodeProcess(dir, cpuprofile string) (*nodeProcess, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-node-child", dir}
+	if cpuprofile != "" {
+		args = append(args, "-cpuprofile", cpuprofile)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &nodeProcess{cmd: cmd, stdin: stdin}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		p.stop()
+		return nil, fmt.Errorf("node process: %v", err)
+	}
+	p.url = strings.TrimSpace(line)
+	return p, nil
+}
+
+// stop closes the node's standard input, which ends it, and waits; a node
+// that does not end in time is killed.
+func (p *nodeProcess) stop() {
+	p.stdin.Close()
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// appendState writes what a point looks like a few hours into an outage:
+// its identity, a handful of services, two announcements.
+func appendState(ctx context.Context, l *node.Log) error {
+	until := time.Now().Add(24 * time.Hour).UTC()
+	drafts := []node.Draft{
+		{Type: node.TypePointConfigured, Payload: node.Point{ID: l.Origin(), Name: "Byhuset i Ås", Municipality: "2161",
+			OpeningHours: "Dygnet runt under strömavbrottet",
+			Contacts:     []node.Contact{{Label: "Kommunens krisstöd", Phone: "0650-190 00"}}}},
+		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "warmth", Status: node.ServiceOpen, Note: "Stora salen, 19 °C"}},
+		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "charging", Status: node.ServiceLimited, Note: "Högst 30 minuter per telefon"}},
+		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "water", Status: node.ServiceOpen, Note: "Ta med egen dunk"}},
+		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "toilets", Status: node.ServiceOpen}},
+		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "first_aid", Status: node.ServiceClosed, Note: "Åter kl. 18"}},
+		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "information", Status: node.ServiceOpen}},
+		{Type: node.TypeAnnouncementPublished, Payload: node.AnnouncementPublished{ID: node.NewID(), Severity: "warning",
+			Title: map[string]string{"sv": "Koka dricksvattnet", "en": "Boil drinking water"},
+			Body: map[string]string{"sv": "Vattenverket saknar reservkraft. Koka vattnet i minst en minut innan du dricker det.",
+				"en": "The waterworks has no backup power. Boil water for at least one minute before drinking it."},
+			ValidUntil: &until, Source: "node:" + l.Origin()}},
+		{Type: node.TypeAnnouncementPublished, Payload: node.AnnouncementPublished{ID: node.NewID(), Severity: "info",
+			Title: map[string]string{"sv": "Strömmen väntas tillbaka i kväll", "en": "Power expected back tonight"},
+			Body: map[string]string{"sv": "Elbolaget räknar med att strömmen är tillbaka omkring kl. 22. Vi håller öppet till dess.",
+				"en": "The grid company expects power back around 22:00. We stay open until then."},
+			Source: "node:" + l.Origin()}},
+	}
+	for _, d := range drafts {
+		if _, err := l.Append(ctx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fetch gets a page once, as a Swedish phone would, and wants a 200.
+func fetch(url string) ([]byte, http.Header, error) {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Accept-Language", "sv")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return b, resp.Header, err
+}
+
+// nginx is the running reference server.
+type nginx struct {
+	url, version string
+	cmd          *exec.Cmd
+	exited       chan struct{} // closed when the process is gone
+	stderr       *bytes.Buffer
+}
+
+// nginxConf keeps nginx in its own directory and port: it never reads
+// /etc/nginx and never touches a system-wide nginx on port 80. Keep-alive
+// connections are not closed after keepalive_requests' default of 1000
+// requests, since the node's server does not close them either.
+const nginxConf = `daemon off;
+master_process on;
+worker_processes auto;
+pid {{dir}}/nginx.pid;
+error_log {{dir}}/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 75s;
+    keepalive_requests 100000000;
+    client_body_temp_path {{dir}}/tmp/body;
+    proxy_temp_path {{dir}}/tmp/proxy;
+    fastcgi_temp_path {{dir}}/tmp/fastcgi;
+    uwsgi_temp_path {{dir}}/tmp/uwsgi;
+    scgi_temp_path {{dir}}/tmp/scgi;
+    server {
+        listen 127.0.0.1:{{port}};
+        root {{dir}}/www;
+        location = / {
+            types { }
+            default_type "text/html; charset=utf-8";
+            try_files /index.html =404;
+        }
+    }
+}
+`
+
+// startNginx writes page and a configuration into dir, starts nginx and
+// waits until it answers.
+func startNginx(ctx context.Context, dir string, page []byte) (*nginx, error) {
+	// nginx's workers run as nobody when started by root: they must be able
+	// to reach the page, so these directories are world-readable (the
+	// node's directory beside them stays private).
+	for _, d := range []string{dir, filepath.Join(dir, "www"), filepath.Join(dir, "tmp")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+		os.Chmod(d, 0o755)
+	}
+	os.Chmod(filepath.Dir(dir), 0o711)
+	if err := os.WriteFile(filepath.Join(dir, "www", "index.html"), page, 0o644); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	conf := strings.NewReplacer("{{dir}}", dir, "{{port}}", strconv.Itoa(port)).Replace(nginxConf)
+	confFile := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+
+	version, _ := exec.Command(nginxBin, "-v").CombinedOutput() // "nginx version: nginx/1.22.1"
+	n := &nginx{url: "http://127.0.0.1:" + strconv.Itoa(port) + "/", exited: make(chan struct{}), stderr: &bytes.Buffer{},
+		version: strings.TrimPrefix(strings.TrimSpace(string(version)), "nginx version: ")}
+	n.cmd = exec.Command(nginxBin, "-p", dir, "-c", confFile)
+	n.cmd.Stdout, n.cmd.Stderr = n.stderr, n.stderr
+	if err := n.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("nginx: %w", err)
+	}
+	go func() { n.cmd.Wait(); close(n.exited) }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, _, err := fetch(n.url); err == nil {
+			return n, nil
+		} else if time.Now().After(deadline) || ctx.Err() != nil {
+			n.stop()
+			return nil, fmt.Errorf("nginx does not answer: %v\n%s", err, n.log(dir))
+		}
+		select {
+		case <-n.exited:
+			return nil, fmt.Errorf("nginx exited at start:\n%s", n.log(dir))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// log is what nginx said, for an error message.
+func (n *nginx) log(dir string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+	return n.stderr.String() + string(b)
+}
+
+// stop asks nginx to finish gracefully (SIGQUIT), then kills it.
+func (n *nginx) stop() {
+	n.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-n.exited:
+	case <-time.After(5 * time.Second):
+		n.cmd.Process.Kill()
+		<-n.exited
+	}
+}
+
+// freePort finds a free loopback port for nginx. Another process could
+// take it before nginx binds it; then nginx fails at start and says so.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// result is one target's round.
+type result struct {
+	rps      float64
+	p50, p99 time.Duration
+	errors   int
+	// dials counts the connections opened, warm-up included: conns when
+	// keep-alive holds. A few more on a saturated machine are Go's client,
+	// not the server: it drops a connection whose writer goroutine has not
+	// reported the request written within 50 ms of the response, and the
+	// next request opens a new one.
+	dials int64
+	// warmupErrors failed during the warm-up: a connection that failed
+	// is opened again, and shows in dials.
+	warmupErrors int
+	// cpuPerReq is the server's CPU time (user and system, all its
+	// processes) in the window per request served; 0 when unknown.
+	cpuPerReq time.Duration
+	// genCores is the load generator's CPU time in the window over the
+	// window's length: how many of the machine's cores it took.
+	genCores float64
+}
+
+// worker is one connection's load loop. Each keeps its own samples, so the
+// hot path takes no lock.
+type worker struct {
+	lat          []time.Duration // latencies of the 200s completed in the window
+	errors       int             // transport errors, non-200s, wrong lengths in the window
+	warmupErrors int
+}
+
+// measure loads url from cfg.conns goroutines, each with its own keep-alive
+// connection, for cfg.warmup unmeasured and then cfg.duration measured.
+// Requests that complete inside the measured window count.
+func measure(ctx context.Context, url string, wantLen int, cfg config, pids []int, profile bool) (result, error) {
+	runtime.GC() // the previous round's garbage is not this round's cost
+	var dials atomic.Int64
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return dialer.DialContext(ctx, network, addr)
+	}
+	workers := make([]worker, cfg.conns)
+	perConn := int(cfg.duration.Seconds()*500) + 64 // beyond this, append grows the slice: still no lock
+	for i := range workers {
+		workers[i].lat = make([]time.Duration, 0, perConn)
+	}
+
+	if profile {
+		f, err := os.Create(cfg.cpuprofile)
+		if err != nil {
+			return result{}, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return result{}, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	from := time.Now().Add(cfg.warmup)
+	until := from.Add(cfg.duration)
+	var wg sync.WaitGroup
+	for i := range workers {
+		w := &workers[i]
+		wg.Go(func() {
+			// One transport per goroutine, allowed one connection: every
+			// goroutine really has its own keep-alive connection.
+			tr := &http.Transport{DialContext: dial, MaxConnsPerHost: 1, MaxIdleConns: 1, MaxIdleConnsPerHost: 1,
+				IdleConnTimeout: time.Minute, DisableCompression: true}
+			defer tr.CloseIdleConnections()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			req.Header.Set("Accept-Language", "sv")
+			buf := make([]byte, wantLen+1)
+			for {
+				start := time.Now()
+				if !start.Before(until) || ctx.Err() != nil {
+					return
+				}
+				n, ok := get(tr, req, buf)
+				end := time.Now()
+				failed := !ok || n != wantLen
+				switch {
+				case end.Before(from):
+					if failed {
+						w.warmupErrors++
+					}
+					continue
+				case !end.Before(until):
+					continue // past the window
+				case failed:
+					w.errors++
+					continue
+				}
+				w.lat = append(w.lat, end.Sub(start))
+			}
+		})
+	}
+
+	// CPU time over the window: the server's, and the load generator's.
+	self := []int{os.Getpid()}
+	sleepUntil(ctx, from)
+	server0, serverOK := cpuTime(pids)
+	gen0, genOK := cpuTime(self)
+	sleepUntil(ctx, until)
+	server1, serverOK1 := cpuTime(pids)
+	gen1, genOK1 := cpuTime(self)
+
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return result{}, err
+	}
+
+	total, r := 0, result{dials: dials.Load()}
+	for i := range workers {
+		total += len(workers[i].lat)
+		r.errors += workers[i].errors
+		r.warmupErrors += workers[i].warmupErrors
+	}
+	all := make([]time.Duration, 0, total)
+	for i := range workers {
+		all = append(all, workers[i].lat...)
+	}
+	slices.Sort(all)
+	r.rps = float64(total) / cfg.duration.Seconds()
+	if len(pids) > 0 && serverOK && serverOK1 && total > 0 {
+		r.cpuPerReq = (server1 - server0) / time.Duration(total)
+	}
+	if genOK && genOK1 {
+		r.genCores = (gen1 - gen0).Seconds() / cfg.duration.Seconds()
+	}
+	r.p50, r.p99 = percentile(all, 50), percentile(all, 99)
+	return r, nil
+}
+
+// sleepUntil sleeps until t, or until ctx ends.
+func sleepUntil(ctx context.Context, t time.Time) {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+	case <-timer.C:
+	}
+}
+
+// clockTicks is Linux's USER_HZ, the unit of /proc/PID/stat's times: 100
+// on every architecture Go runs on.
+const clockTicks = 100
+
+// cpuTime is the CPU time, user and system, the processes pids have used
+// so far, from /proc (Linux); ok is false when it cannot be read.
+func cpuTime(pids []int) (d time.Duration, ok bool) {
+	var ticks int64
+	for _, pid := range pids {
+		f, ok := procStat(pid)
+		if !ok || len(f) < 13 {
+			return 0, false
+		}
+		utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+		stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+		if err1 != nil || err2 != nil {
+			return 0, false
+		}
+		ticks += utime + stime
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, true
+}
+
+// children lists the processes whose parent is pid: nginx's workers.
+func children(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f, ok := procStat(child); ok && len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// procStat reads /proc/PID/stat from its third field (the state) on: the
+// second, the command name, is in parentheses and may hold spaces.
+func procStat(pid int) ([]string, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 > len(b) {
+		return nil, false
+	}
+	return strings.Fields(string(b[i+2:])), true
+}
+
+// get does one request and reads the body into buf, which is one byte
+// longer than the expected body so that a longer one shows. It returns the
+// body's length and whether the request succeeded with a 200.
+func get(tr *http.Transport, req *http.Request, buf []byte) (int, bool) {
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	n := 0
+	for n < len(buf) {
+		m, err := resp.Body.Read(buf[n:])
+		n += m
+		if errors.Is(err, io.EOF) {
+			return n, resp.StatusCode == http.StatusOK
+		}
+		if err != nil {
+			return n, false
+		}
+	}
+	io.Copy(io.Discard, resp.Body) // too long: drain, to keep the connection
+	return n, false
+}
+
+// percentile is the nearest-rank percentile of sorted samples.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[max(i, 0)]
+}
+
+// median of a few values (the mean of the middle two for an even count).
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) + " ms" }
+
+// us formats a CPU time per request; "–" when unknown.
+func us(d time.Duration) string {
+	if d == 0 {
+		return "–"
+	}
+	return strconv.FormatFloat(float64(d)/1e3, 'f', 1, 64) + " µs"
+}
+
+// printTable writes the Markdown tables for docs/BENCHMARKS.md.
+func printTable(w io.Writer, cfg config, size int, version string, res [][]result) {
+	pick := func(t int, f func(result) float64) float64 {
+		var xs []float64
+		for _, r := range res[t] {
+			xs = append(xs, f(r))
+		}
+		return median(xs)
+	}
+	var ratios []float64
+	for i := range res[0] {
+		ratios = append(ratios, res[0][i].rps/res[1][i].rps)
+	}
+	fmt.Fprintf(w, "\nGET / (%d bytes, Accept-Language: sv), %d keep-alive connections, %d rounds × %v per target (node, nginx alternating), GOMAXPROCS %d on %d CPUs, %s.\n\n",
+		size, cfg.conns, cfg.rounds, cfg.duration, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version())
+	fmt.Fprintln(w, "| server | requests/s | p50 | p99 | errors | server CPU per request | load generator |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	names := []string{"node (`ui`, cached status page)", version + " (static file)"}
+	for t := range res {
+		errs := 0
+		for _, r := range res[t] {
+			errs += r.errors
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %s | %.2f cores |\n", names[t], thousands(pick(t, func(r result) float64 { return r.rps })),
+			ms(time.Duration(pick(t, func(r result) float64 { return float64(r.p50) }))),
+			ms(time.Duration(pick(t, func(r result) float64 { return float64(r.p99) }))), errs,
+			us(time.Duration(pick(t, func(r result) float64 { return float64(r.cpuPerReq) }))),
+			pick(t, func(r result) float64 { return r.genCores }))
+	}
+	fmt.Fprintln(w, "\n| round | node req/s | nginx req/s | node/nginx | CPU per request node/nginx | connections node/nginx |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for i := range res[0] {
+		fmt.Fprintf(w, "| %d | %s | %s | %.2f | %s / %s | %d/%d |\n", i+1, thousands(res[0][i].rps), thousands(res[1][i].rps),
+			ratios[i], us(res[0][i].cpuPerReq), us(res[1][i].cpuPerReq), res[0][i].dials, res[1][i].dials)
+	}
+	fmt.Fprintf(w, "| median | | | **%.2f** | | |\n\n", median(ratios))
+	if cfg.inprocess {
+		fmt.Fprintln(w, "The node ran in the load generator's process (-inprocess): its CPU time cannot be told apart, and the node's load generator figure counts both.")
+		fmt.Fprintln(w)
+	}
+}
+
+// thousands formats 31234.5 as "31,235".
+func thousands(x float64) string {
+	s := strconv.FormatInt(int64(math.Round(x)), 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
