@@ -196,7 +196,8 @@ func startNode(dir string) (*spNode, error) {
 	n := &spNode{data: data, log: &logBuf{ready: make(chan struct{})}, done: make(chan struct{})}
 	ready := n.log.ready
 	n.cmd = exec.Command(binPath, "node", "--data", data, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0",
-		"--log-format", "json", "--municipality", "2161", "--name", pointName, "--post-rate", "0")
+		"--log-format", "json", "--municipality", "2161", "--name", pointName, "--post-rate", "0",
+		"--power", "sim")
 	n.cmd.Env = childEnv()
 	n.cmd.Stderr = n.log
 	if err := n.cmd.Start(); err != nil {
