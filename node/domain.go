@@ -177,3 +177,17 @@ type Personal struct {
 
 // Empty reports whether nothing personal was given.
 func (p Personal) Empty() bool { return p == Personal{} }
+
+// FuelItem is the inventory item whose litres feed the generator hours.
+const FuelItem = "fuel"
+
+// InventoryItem is one item's stock.
+type InventoryItem struct {
+	Item     string  `json:"item"`
+	Quantity float64 `json:"quantity"`
+	Unit     string  `json:"unit"`
+	Low      float64 `json:"low,omitempty"`
+	IsLow    bool    `json:"is_low"`
+	Counted  HLC     `json:"counted"` // when this count was recorded
+	By       string  `json:"by,omitempty"`
+}

@@ -17,6 +17,7 @@ const (
 	TypeReportStatusChanged   = "report.status_changed"
 	TypeReportAssigned        = "report.assigned"
 	TypeReportCommented       = "report.commented"
+	TypeInventoryChanged      = "inventory.changed"
 )
 
 // Event is one immutable entry of the log. Origin and Seq identify it

@@ -76,3 +76,14 @@ type ReportCommented struct {
 	Text string `json:"text"`
 	By   string `json:"by,omitempty"`
 }
+
+// InventoryChanged is the payload of inventory.changed: the stock of one
+// item as counted now. Quantity is what is on hand; Low is the level at or
+// below which the board warns.
+type InventoryChanged struct {
+	Item     string  `json:"item"`
+	Quantity float64 `json:"quantity"`
+	Unit     string  `json:"unit"`
+	Low      float64 `json:"low,omitempty"`
+	By       string  `json:"by,omitempty"`
+}

@@ -41,9 +41,11 @@ type PowerOptions struct {
 	// shutdown command. Nil only logs.
 	OnCritical func(ctx context.Context) error
 	// BurnRate of the generator in litres an hour, and Fuel, the litres on
-	// hand (from the inventory), give generator hours; either unset: unknown.
+	// hand when they were last counted (the inventory's fuel item), give
+	// generator hours: the count less what the generator has burnt since.
+	// Either unset: unknown.
 	BurnRate float64
-	Fuel     func() (litres float64, ok bool)
+	Fuel     func() (litres float64, counted time.Time, ok bool)
 	// Now is the clock for hold times and samples; time.Now by default.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -272,8 +274,9 @@ func (m *PowerMonitor) Poll(ctx context.Context) {
 	}
 	st.GeneratorHours = nil
 	if m.opts.BurnRate > 0 && m.opts.Fuel != nil {
-		if litres, ok := m.opts.Fuel(); ok {
-			st.GeneratorHours = optional(litres/m.opts.BurnRate, 1)
+		if litres, counted, ok := m.opts.Fuel(); ok {
+			left := math.Max(0, litres-m.opts.BurnRate*m.generatorHoursSince(counted, now, state))
+			st.GeneratorHours = optional(left/m.opts.BurnRate, 1)
 		}
 	}
 	t := now.UTC().Truncate(time.Second)
@@ -329,6 +332,25 @@ func (m *PowerMonitor) append(ctx context.Context, typ string, payload any) {
 	if _, err := m.log.Append(ctx, Draft{Type: typ, Payload: payload}); err != nil {
 		m.opts.Logger.Error("Append failed", "type", typ, "err", err)
 	}
+}
+
+// generatorHoursSince is how long the generator has supplied the point since
+// t, from the minute history and the minute under way. Called with mu held.
+func (m *PowerMonitor) generatorHoursSince(t, now time.Time, state PowerState) float64 {
+	var minutes float64
+	for _, s := range m.history {
+		if !s.At.Before(t.Truncate(time.Minute)) && ParsePowerState(s.State).Supply == TokenGenerator {
+			minutes++
+		}
+	}
+	if state.Supply == TokenGenerator && !m.minute.start.IsZero() {
+		from := m.minute.start
+		if t.After(from) {
+			from = t
+		}
+		minutes += now.Sub(from).Minutes()
+	}
+	return minutes / 60
 }
 
 // addSample folds a reading into the minute under way; a finished minute

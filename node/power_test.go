@@ -207,3 +207,32 @@ func TestSourceRuntimeWins(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+func TestGeneratorHours(t *testing.T) {
+	ctx := context.Background()
+	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{})
+	src := &scriptSource{}
+	now := t0
+	counted := t0
+	m := NewPowerMonitor(l, PowerOptions{Source: src, Kind: "sim", Now: func() time.Time { return now }, BurnRate: 2,
+		Fuel: func() (float64, time.Time, bool) { return 20, counted, true }})
+	r := reading(false, false, 13.2, -2, math.NaN())
+	r.Generator = true
+	src.set(r, nil)
+	m.Poll(ctx)
+	if st := m.Status(); st.GeneratorHours == nil || *st.GeneratorHours != 10 {
+		t.Fatalf("at the count: %+v", st.GeneratorHours)
+	}
+	for i := 0; i < 12*90; i++ { // an hour and a half on the generator
+		now = now.Add(5 * time.Second)
+		m.Poll(ctx)
+	}
+	if st := m.Status(); st.GeneratorHours == nil || math.Abs(*st.GeneratorHours-8.5) > 0.05 {
+		t.Fatalf("after 1.5 h running: %v h left, want 8.5", *st.GeneratorHours)
+	}
+	counted = now // staff count the fuel again: 20 L
+	m.Poll(ctx)
+	if st := m.Status(); math.Abs(*st.GeneratorHours-10) > 0.05 {
+		t.Fatalf("after a new count: %v h", *st.GeneratorHours)
+	}
+}

@@ -25,6 +25,7 @@ type State struct {
 	receipts map[string]Receipt // an index: the entity's own Receipt field is the truth
 	power    PowerChanged
 	powerAt  stamp
+	stock    map[string]stockReg
 	last     HLC
 }
 
@@ -39,6 +40,11 @@ type Receipt struct {
 type serviceReg struct {
 	svc Service
 	at  stamp
+}
+
+type stockReg struct {
+	p  InventoryChanged
+	at stamp
 }
 
 type annState struct {
@@ -69,6 +75,7 @@ func NewState() *State {
 		checkins: map[string]*checkinState{},
 		reports:  map[string]*reportState{},
 		receipts: map[string]Receipt{},
+		stock:    map[string]stockReg{},
 	}
 }
 
@@ -185,6 +192,14 @@ func (s *State) apply(e Event) bool {
 		}
 		r := s.report(p.ID, e.HLC)
 		r.comments[at] = Comment{Author: p.By, Text: p.Text, At: e.HLC, Origin: e.Origin}
+	case TypeInventoryChanged:
+		var p InventoryChanged
+		if !decode(e.Payload, &p) || p.Item == "" {
+			return false
+		}
+		if cur, ok := s.stock[p.Item]; !ok || cur.at.less(at) {
+			s.stock[p.Item] = stockReg{p, at}
+		}
 	case TypePowerChanged:
 		var p PowerChanged
 		if !decode(e.Payload, &p) {
@@ -229,7 +244,9 @@ type View struct {
 	// Power is the last power.changed: what central knows of the point's
 	// power. The node itself reads its monitor, which is fresher.
 	Power *PowerEvent `json:"power,omitempty"`
-	Last  HLC         `json:"last"` // greatest HLC folded in
+	// Inventory is every item's latest count, by item name.
+	Inventory []InventoryItem `json:"inventory"`
+	Last      HLC             `json:"last"` // greatest HLC folded in
 }
 
 // PowerEvent is the last power transition and when it was recorded.
@@ -302,6 +319,10 @@ func (s *State) View() View {
 		}
 	}
 
+	for _, item := range slices.Sorted(maps.Keys(s.stock)) {
+		v.Inventory = append(v.Inventory, s.stock[item].item())
+	}
+
 	rs := make([]*reportState, 0, len(s.reports))
 	for _, r := range s.reports {
 		if !r.created.isZero() {
@@ -339,6 +360,19 @@ func (v View) ActiveAnnouncements(now time.Time) []Announcement {
 		}
 	}
 	return out
+}
+
+// Stock returns one item's latest count.
+func (s *State) Stock(item string) (InventoryItem, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, ok := s.stock[item]
+	return r.item(), ok
+}
+
+func (r stockReg) item() InventoryItem {
+	return InventoryItem{Item: r.p.Item, Quantity: r.p.Quantity, Unit: r.p.Unit, Low: r.p.Low,
+		IsLow: r.p.Low > 0 && r.p.Quantity <= r.p.Low, Counted: r.at.hlc, By: r.p.By}
 }
 
 // LookupReceipt finds the check-in or report a receipt code belongs to.

@@ -25,7 +25,9 @@ func randomEvents(r *rand.Rand, n int) []Event {
 		seqs[origin]++
 		var typ string
 		var payload any
-		switch r.IntN(12) {
+		switch r.IntN(13) {
+		case 12:
+			typ, payload = TypeInventoryChanged, InventoryChanged{Item: pick([]string{"fuel", "water", "blankets"}), Quantity: float64(r.IntN(100)), Unit: "st", Low: 10}
 		case 11:
 			typ, payload = TypePowerChanged, PowerChanged{State: pick([]string{"OL", "OB", "OB LB", "GEN"}), Source: "sim"}
 		case 0:

@@ -142,6 +142,8 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/board/announcements", access: staffPage, handler: s.announceForm},
 		{method: "GET", path: "/api/staff/state", access: staffAPI, handler: s.staffState},
 		{method: "POST", path: "/api/staff/announcements", access: staffAPI, handler: s.announceAPI},
+		{method: "POST", path: "/api/staff/inventory", access: staffAPI, handler: s.inventoryAPI},
+		{method: "POST", path: "/board/inventory", access: staffPage, handler: s.inventoryForm},
 		{method: "GET", path: "/api/staff/accounts", access: staffAPI, role: node.RoleAdmin, handler: s.listAccounts},
 		{method: "POST", path: "/api/staff/accounts", access: staffAPI, role: node.RoleAdmin, handler: s.addAccount},
 		{method: "POST", path: "/api/staff/accounts/{name}/disable", access: staffAPI, role: node.RoleAdmin, handler: s.disableAccount},

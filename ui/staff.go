@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -219,4 +220,72 @@ func (s *Server) disableAccount(w http.ResponseWriter, r *http.Request) {
 		s.logger.Error("Disabling an account failed", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "could not disable the account")
 	}
+}
+
+// InventoryRequest is the body of POST /api/staff/inventory: a new count of
+// one item.
+type InventoryRequest struct {
+	Item     string  `json:"item"`
+	Quantity float64 `json:"quantity"`
+	Unit     string  `json:"unit"`
+	Low      float64 `json:"low"`
+}
+
+var itemName = regexp.MustCompile(`^[\p{L}\p{N}][\p{L}\p{N} ._-]{0,39}$`)
+
+func (s *Server) inventoryPayload(req InventoryRequest, by string) (node.InventoryChanged, error) {
+	var v validator
+	p := node.InventoryChanged{Item: strings.ToLower(strings.TrimSpace(req.Item)), Quantity: req.Quantity,
+		Unit: v.text("unit", req.Unit, false, 16), Low: req.Low, By: by}
+	if !itemName.MatchString(p.Item) {
+		v.failField("item", "item: 1 to 40 letters, digits, spaces, dots or dashes")
+	}
+	if req.Quantity < 0 || req.Quantity > 1e9 || req.Low < 0 || req.Low > 1e9 {
+		v.failField("quantity", "quantity and low: 0 or more")
+	}
+	return p, v.err
+}
+
+func (s *Server) inventoryAPI(w http.ResponseWriter, r *http.Request) {
+	var req InventoryRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	p, err := s.inventoryPayload(req, sessionFrom(r.Context()).Account.Name)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if _, err := s.log.Append(r.Context(), node.Draft{Type: node.TypeInventoryChanged, Payload: p}); err != nil {
+		s.appendFailed(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"item": p.Item})
+}
+
+func (s *Server) inventoryForm(w http.ResponseWriter, r *http.Request) {
+	f := r.PostForm
+	num := func(name string) float64 {
+		x, err := strconv.ParseFloat(strings.Replace(strings.TrimSpace(f.Get(name)), ",", ".", 1), 64)
+		if err != nil {
+			return -1
+		}
+		return x
+	}
+	low := 0.0
+	if strings.TrimSpace(f.Get("low")) != "" {
+		low = num("low")
+	}
+	p, err := s.inventoryPayload(InventoryRequest{Item: f.Get("item"), Quantity: num("quantity"), Unit: f.Get("unit"), Low: low},
+		sessionFrom(r.Context()).Account.Name)
+	if err != nil {
+		s.renderBoard(w, r, http.StatusBadRequest, "", err.Error())
+		return
+	}
+	if _, err := s.log.Append(r.Context(), node.Draft{Type: node.TypeInventoryChanged, Payload: p}); err != nil {
+		s.logger.Error("Append failed", "err", err)
+		s.renderBoard(w, r, http.StatusServiceUnavailable, "", "Kunde inte spara. Försök igen. / Could not store it. Try again.")
+		return
+	}
+	http.Redirect(w, r, "/board#inventory", http.StatusSeeOther)
 }

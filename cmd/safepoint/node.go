@@ -251,7 +251,11 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 	if src != nil {
 		monitor = node.NewPowerMonitor(log, node.PowerOptions{Source: src, Kind: kind, Battery: battery,
 			Holds:      node.Holds{OnBattery: cfg.HoldOB, OnSupply: cfg.HoldOL, Critical: cfg.HoldCritical},
-			OnCritical: shutdownAction(cfg.Shutdown), BurnRate: cfg.BurnRate, Logger: logger})
+			OnCritical: shutdownAction(cfg.Shutdown), BurnRate: cfg.BurnRate, Logger: logger,
+			Fuel: func() (float64, time.Time, bool) {
+				item, ok := log.State().Stock(node.FuelItem)
+				return item.Quantity, item.Counted.Time(), ok
+			}})
 		opts.Power = monitor.Status
 		logger.Info("Watching power", "source", kind, "chemistry", battery.Chemistry, "ah", battery.CapacityAh)
 	}
