@@ -191,3 +191,29 @@ type InventoryItem struct {
 	Counted  HLC     `json:"counted"` // when this count was recorded
 	By       string  `json:"by,omitempty"`
 }
+
+// Roles people can have in the crisis staff (stabsroller); others are
+// allowed, these are offered.
+var StaffRoles = []string{"stabschef", "samband", "logistik", "sjukvård", "information", "värd", "teknik"}
+
+// RosterEntry is one person in the staff roster.
+type RosterEntry struct {
+	Person  string `json:"person"`
+	Role    string `json:"role"`
+	OnDuty  bool   `json:"on_duty"`
+	Changed HLC    `json:"changed"`
+	By      string `json:"by,omitempty"`
+}
+
+// Journal is one stabsjournal entry. CorrectedBy lists later entries that
+// correct it.
+type Journal struct {
+	ID          string     `json:"id"`
+	Text        string     `json:"text"`
+	Corrects    string     `json:"corrects,omitempty"`
+	CorrectedBy []string   `json:"corrected_by,omitempty"`
+	By          string     `json:"by,omitempty"`
+	Recorded    HLC        `json:"recorded"`
+	OccurredAt  *time.Time `json:"occurred_at,omitempty"`
+	Origin      string     `json:"origin"`
+}

@@ -18,6 +18,9 @@ const (
 	TypeReportAssigned        = "report.assigned"
 	TypeReportCommented       = "report.commented"
 	TypeInventoryChanged      = "inventory.changed"
+	TypeRosterChanged         = "roster.changed"
+	TypeJournalEntry          = "journal.entry"
+	TypeClockSet              = "clock.set"
 )
 
 // Event is one immutable entry of the log. Origin and Seq identify it

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -77,7 +78,8 @@ func (h *HLC) UnmarshalText(b []byte) error {
 // through all of that; only the physical part's plausibility changes, which
 // Plausible reports.
 type Clock struct {
-	now func() time.Time
+	now    func() time.Time
+	offset atomic.Int64 // nanoseconds added to now: staff set the clock
 
 	mu   sync.Mutex
 	last HLC
@@ -92,14 +94,25 @@ func NewClock(now func() time.Time) *Clock {
 }
 
 // Wall is the current wall-clock reading, plausible or not.
-func (c *Clock) Wall() time.Time { return c.now() }
+func (c *Clock) Wall() time.Time { return c.now().Add(time.Duration(c.offset.Load())) }
+
+// SetWall sets the wall clock to t from now on, as staff do from their
+// tablet when the box has no time. The system clock is not touched (that
+// needs privileges the node does not have); the node keeps the offset
+// until it restarts. Timestamps stay monotonic whatever t is. It returns
+// the wall time before.
+func (c *Clock) SetWall(t time.Time) time.Time {
+	before := c.Wall()
+	c.offset.Store(int64(t.Sub(c.now())))
+	return before
+}
 
 // Now returns a timestamp greater than every timestamp this clock has issued
 // or observed.
 func (c *Clock) Now() HLC {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.last = next(c.last, c.now().UnixMilli())
+	c.last = next(c.last, c.Wall().UnixMilli())
 	return c.last
 }
 
@@ -147,7 +160,7 @@ const maxBehind = 2 * time.Minute
 // past EarliestPlausible, not absurdly far in the future, and not well behind
 // timestamps already in the log.
 func (c *Clock) Plausible() bool {
-	wall := c.now()
+	wall := c.Wall()
 	if wall.Before(EarliestPlausible) || wall.After(EarliestPlausible.AddDate(50, 0, 0)) {
 		return false
 	}

@@ -110,3 +110,26 @@ func TestClockObserve(t *testing.T) {
 		t.Fatalf("Observe of an older timestamp moved the clock: %v", h)
 	}
 }
+
+func TestSetWall(t *testing.T) {
+	wall := &fakeWall{t: time.Unix(600, 0)}
+	c := NewClock(wall.Now)
+	before := c.Now()
+	if c.Plausible() {
+		t.Fatal("1970 plausible")
+	}
+	set := time.Date(2026, 11, 24, 18, 0, 0, 0, time.UTC)
+	if from := c.SetWall(set); !from.Equal(time.Unix(600, 0)) {
+		t.Errorf("SetWall returned %v", from)
+	}
+	if !c.Plausible() || !c.Wall().Equal(set) {
+		t.Fatalf("after SetWall: wall %v plausible %v", c.Wall(), c.Plausible())
+	}
+	wall.Set(time.Unix(660, 0)) // a minute passes on the box
+	if got := c.Wall(); !got.Equal(set.Add(time.Minute)) {
+		t.Errorf("wall a minute later = %v", got)
+	}
+	if h := c.Now(); h <= before || h.Time().Before(set) {
+		t.Errorf("HLC after SetWall = %v", h)
+	}
+}

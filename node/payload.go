@@ -87,3 +87,30 @@ type InventoryChanged struct {
 	Low      float64 `json:"low,omitempty"`
 	By       string  `json:"by,omitempty"`
 }
+
+// RosterChanged is the payload of roster.changed: one person's role and
+// whether they are on duty now. Their contact is staff-only and stays on
+// the node, beside the log.
+type RosterChanged struct {
+	Person string `json:"person"`
+	Role   string `json:"role"`
+	OnDuty bool   `json:"on_duty"`
+	By     string `json:"by,omitempty"`
+}
+
+// JournalEntry is the payload of journal.entry (stabsjournal). Entries are
+// never changed: a correction is a new entry whose Corrects names the old.
+type JournalEntry struct {
+	ID       string `json:"id"`
+	Text     string `json:"text"`
+	Corrects string `json:"corrects,omitempty"`
+	By       string `json:"by,omitempty"`
+}
+
+// ClockSet is the payload of clock.set: staff set the box's clock from
+// their tablet.
+type ClockSet struct {
+	From time.Time `json:"from"` // the box's wall clock before
+	To   time.Time `json:"to"`
+	By   string    `json:"by,omitempty"`
+}

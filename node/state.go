@@ -26,6 +26,8 @@ type State struct {
 	power    PowerChanged
 	powerAt  stamp
 	stock    map[string]stockReg
+	roster   map[string]rosterReg
+	journal  map[string]journalState
 	last     HLC
 }
 
@@ -40,6 +42,16 @@ type Receipt struct {
 type serviceReg struct {
 	svc Service
 	at  stamp
+}
+
+type rosterReg struct {
+	p  RosterChanged
+	at stamp
+}
+
+type journalState struct {
+	j  Journal
+	at stamp
 }
 
 type stockReg struct {
@@ -76,6 +88,8 @@ func NewState() *State {
 		reports:  map[string]*reportState{},
 		receipts: map[string]Receipt{},
 		stock:    map[string]stockReg{},
+		roster:   map[string]rosterReg{},
+		journal:  map[string]journalState{},
 	}
 }
 
@@ -200,6 +214,25 @@ func (s *State) apply(e Event) bool {
 		if cur, ok := s.stock[p.Item]; !ok || cur.at.less(at) {
 			s.stock[p.Item] = stockReg{p, at}
 		}
+	case TypeRosterChanged:
+		var p RosterChanged
+		if !decode(e.Payload, &p) || p.Person == "" {
+			return false
+		}
+		if cur, ok := s.roster[p.Person]; !ok || cur.at.less(at) {
+			s.roster[p.Person] = rosterReg{p, at}
+		}
+	case TypeJournalEntry:
+		var p JournalEntry
+		if !decode(e.Payload, &p) || p.ID == "" {
+			return false
+		}
+		if cur, ok := s.journal[p.ID]; !ok || at.less(cur.at) {
+			s.journal[p.ID] = journalState{Journal{ID: p.ID, Text: p.Text, Corrects: p.Corrects, By: p.By,
+				Recorded: e.HLC, OccurredAt: e.OccurredAt, Origin: e.Origin}, at}
+		}
+	case TypeClockSet:
+		// The audit trail only: the clock itself is the node's.
 	case TypePowerChanged:
 		var p PowerChanged
 		if !decode(e.Payload, &p) {
@@ -246,6 +279,10 @@ type View struct {
 	Power *PowerEvent `json:"power,omitempty"`
 	// Inventory is every item's latest count, by item name.
 	Inventory []InventoryItem `json:"inventory"`
+	// Roster is every person's latest role and duty, by name.
+	Roster []RosterEntry `json:"roster"`
+	// Journal is the stabsjournal, oldest first.
+	Journal []Journal `json:"journal"`
 	Last      HLC             `json:"last"` // greatest HLC folded in
 }
 
@@ -321,6 +358,25 @@ func (s *State) View() View {
 
 	for _, item := range slices.Sorted(maps.Keys(s.stock)) {
 		v.Inventory = append(v.Inventory, s.stock[item].item())
+	}
+
+	for _, person := range slices.Sorted(maps.Keys(s.roster)) {
+		r := s.roster[person]
+		v.Roster = append(v.Roster, RosterEntry{Person: r.p.Person, Role: r.p.Role, OnDuty: r.p.OnDuty, Changed: r.at.hlc, By: r.p.By})
+	}
+	js := slices.Collect(maps.Values(s.journal))
+	slices.SortFunc(js, func(a, b journalState) int { return cmpStamp(a.at, b.at) })
+	index := map[string]int{}
+	for _, j := range js {
+		e := j.j
+		e.OccurredAt = cloneTime(e.OccurredAt)
+		index[e.ID] = len(v.Journal)
+		v.Journal = append(v.Journal, e)
+	}
+	for _, j := range v.Journal {
+		if i, ok := index[j.Corrects]; ok && j.Corrects != "" {
+			v.Journal[i].CorrectedBy = append(v.Journal[i].CorrectedBy, j.ID)
+		}
 	}
 
 	rs := make([]*reportState, 0, len(s.reports))

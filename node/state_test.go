@@ -25,7 +25,14 @@ func randomEvents(r *rand.Rand, n int) []Event {
 		seqs[origin]++
 		var typ string
 		var payload any
-		switch r.IntN(13) {
+		switch r.IntN(16) {
+		case 13:
+			typ, payload = TypeRosterChanged, RosterChanged{Person: pick([]string{"Eva", "Ali", "Sune"}), Role: pick(StaffRoles), OnDuty: r.IntN(2) == 0}
+		case 14:
+			typ, payload = TypeJournalEntry, JournalEntry{ID: ids("j"), Text: pick([]string{"Stormen tilltar", "Elbolaget ringt"}), Corrects: pick([]string{"", "j0", "j1"})}
+		case 15:
+			// A check-in typed in later from paper: it happened before it was recorded.
+			typ, payload = TypeCheckInCreated, CheckInCreated{ID: ids("c"), Receipt: ids("R"), Household: ids("H"), Size: 2, Status: CheckInNeedsHelp, Need: "heat", By: "Eva"}
 		case 12:
 			typ, payload = TypeInventoryChanged, InventoryChanged{Item: pick([]string{"fuel", "water", "blankets"}), Quantity: float64(r.IntN(100)), Unit: "st", Low: 10}
 		case 11:
