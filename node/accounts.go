@@ -408,3 +408,37 @@ func (a *Accounts) PurgeSessions(ctx context.Context) (int64, error) {
 func SameToken(a, b string) bool {
 	return len(a) == len(b) && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
+
+// SetStaffContact stores (or, when empty, removes) a roster person's
+// contact: staff-only, beside the log.
+func (l *Log) SetStaffContact(ctx context.Context, person, contact string) error {
+	var err error
+	if contact == "" {
+		_, err = l.w.ExecContext(ctx, `DELETE FROM staff_contacts WHERE person = ?`, person)
+	} else {
+		_, err = l.w.ExecContext(ctx, `INSERT INTO staff_contacts (person, contact) VALUES (?, ?)
+			ON CONFLICT (person) DO UPDATE SET contact = excluded.contact`, person, contact)
+	}
+	if err != nil {
+		return fmt.Errorf("staff contacts: %w", err)
+	}
+	return nil
+}
+
+// StaffContacts returns every roster person's contact.
+func (l *Log) StaffContacts(ctx context.Context) (map[string]string, error) {
+	rows, err := l.Reader.db.QueryContext(ctx, `SELECT person, contact FROM staff_contacts`)
+	if err != nil {
+		return nil, fmt.Errorf("staff contacts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var p, c string
+		if err := rows.Scan(&p, &c); err != nil {
+			return nil, fmt.Errorf("staff contacts: %w", err)
+		}
+		out[p] = c
+	}
+	return out, rows.Err()
+}

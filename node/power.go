@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
@@ -504,4 +505,16 @@ func fromNull(n sql.NullFloat64) float64 {
 		return math.NaN()
 	}
 	return n.Float64
+}
+
+// MarshalJSON writes unknown numbers as null: JSON has no NaN.
+func (s PowerSample) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		At      time.Time `json:"at"`
+		State   string    `json:"state"`
+		Volts   *float64  `json:"volts"`
+		Amps    *float64  `json:"amps"`
+		Percent *float64  `json:"percent"`
+		Runtime *float64  `json:"runtime_minutes"`
+	}{s.At, s.State, optional(s.Volts, 3), optional(s.Amps, 3), optional(s.Percent, 1), optional(s.Runtime, 0)})
 }

@@ -283,7 +283,7 @@ type View struct {
 	Roster []RosterEntry `json:"roster"`
 	// Journal is the stabsjournal, oldest first.
 	Journal []Journal `json:"journal"`
-	Last      HLC             `json:"last"` // greatest HLC folded in
+	Last    HLC       `json:"last"` // greatest HLC folded in
 }
 
 // PowerEvent is the last power transition and when it was recorded.

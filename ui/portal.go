@@ -137,7 +137,8 @@ type receiptView struct {
 	Kind      string
 	Received  string // "14:02", or "" when the clock was not trustworthy
 	Household string
-	Fresh     bool // just submitted: say thank you
+	Status    string // a report's status: new, acknowledged, in_progress, resolved
+	Fresh     bool   // just submitted: say thank you
 }
 
 // langCookie remembers a resident's language choice.
@@ -462,7 +463,7 @@ func (s *Server) receiptPage(w http.ResponseWriter, r *http.Request) {
 	case "report":
 		for _, rep := range v.Reports {
 			if rep.ID == rec.ID {
-				occurred = rep.OccurredAt
+				occurred, rv.Status = rep.OccurredAt, rep.Status
 			}
 		}
 	case "checkin":

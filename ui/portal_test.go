@@ -214,7 +214,7 @@ func TestLanguageFiles(t *testing.T) {
 	for _, prefixed := range [][2][]string{
 		{{"svc."}, node.Services}, {{"svcstatus."}, append(slices.Clone(node.ServiceStatuses), node.ServiceUnknown)},
 		{{"sev."}, node.Severities}, {{"need."}, node.Needs}, {{"cat."}, node.Categories}, {{"urg."}, node.Urgencies},
-		{{"receipt.what."}, {"checkin", "report"}}, {{"form."}, {"required", "invalid"}},
+		{{"receipt.what."}, {"checkin", "report"}}, {{"form."}, {"required", "invalid"}}, {{"rstatus."}, node.ReportStatuses},
 	} {
 		for _, v := range prefixed[1] {
 			used[prefixed[0][0]+v] = true

@@ -29,6 +29,14 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%d min", int(d.Minutes()))
 	},
+	"timeptr": func(t time.Time) *time.Time { return &t },
+	// lastN is the last n journal entries.
+	"lastN": func(j []node.Journal, n int) []node.Journal {
+		if len(j) > n {
+			return j[len(j)-n:]
+		}
+		return j
+	},
 	"datetime": func(t *time.Time) string {
 		if t == nil {
 			return ""

@@ -37,6 +37,10 @@ type Options struct {
 	Nearby []Nearby
 	// Power reads the power monitor; nil when the node watches no source.
 	Power func() node.PowerStatus
+	// PowerHistory returns the monitor's samples since a time.
+	PowerHistory func(since time.Time) []node.PowerSample
+	// CallDown flags open reports untouched this long; 30 min by default.
+	CallDown time.Duration
 	// StaffTLS, when set, keeps staff routes on HTTPS: on plain HTTP they
 	// redirect to HTTPSPort on the same host.
 	StaffTLS  bool
@@ -61,6 +65,7 @@ type Server struct {
 	streams  chan struct{} // live-update connections, bounded
 	done     chan struct{} // closed by Close: live streams end
 	closeMu  sync.Once
+	hub      *hub
 	handler  http.Handler
 }
 
@@ -140,7 +145,28 @@ func (s *Server) routes() []route {
 
 		{method: "GET", path: "/board", access: staffPage, handler: s.board},
 		{method: "POST", path: "/board/announcements", access: staffPage, handler: s.announceForm},
+		{method: "GET", path: "/board/ws", access: staffAPI, handler: s.boardWS},
+		{method: "GET", path: "/board/print", access: staffPage, handler: s.boardPrint},
+		{method: "POST", path: "/board/reports/{id}/status", access: staffPage, handler: formAction(s, "reports", reportActionForm, s.setReportStatus)},
+		{method: "POST", path: "/board/reports/{id}/assign", access: staffPage, handler: formAction(s, "reports", reportActionForm, s.assignReport)},
+		{method: "POST", path: "/board/reports/{id}/comments", access: staffPage, handler: formAction(s, "reports", reportActionForm, s.commentReport)},
+		{method: "POST", path: "/board/checkins", access: staffPage, handler: formAction(s, "checkins", staffCheckInForm, s.staffCheckIn)},
+		{method: "POST", path: "/board/services", access: staffPage, handler: formAction(s, "services", serviceForm, s.setService)},
+		{method: "POST", path: "/board/roster", access: staffPage, handler: formAction(s, "roster", rosterForm, s.setRoster)},
+		{method: "POST", path: "/board/journal", access: staffPage, handler: formAction(s, "journal", journalForm, s.addJournal)},
+		{method: "POST", path: "/board/clock", access: staffPage, handler: formAction(s, "clock", clockForm, s.setClock)},
 		{method: "GET", path: "/api/staff/state", access: staffAPI, handler: s.staffState},
+		{method: "GET", path: "/api/staff/power/history", access: staffAPI, handler: s.powerHistory},
+		{method: "POST", path: "/api/staff/reports/{id}/status", access: staffAPI, handler: jsonAction(s, s.setReportStatus)},
+		{method: "POST", path: "/api/staff/reports/{id}/assign", access: staffAPI, handler: jsonAction(s, s.assignReport)},
+		{method: "POST", path: "/api/staff/reports/{id}/comments", access: staffAPI, handler: jsonAction(s, s.commentReport)},
+		{method: "POST", path: "/api/staff/checkins", access: staffAPI, handler: jsonAction(s, s.staffCheckIn)},
+		{method: "GET", path: "/api/staff/checkins/{id}/personal", access: staffAPI, role: node.RoleStaff, handler: s.checkinPersonal},
+		{method: "POST", path: "/api/staff/services", access: staffAPI, handler: jsonAction(s, s.setService)},
+		{method: "POST", path: "/api/staff/roster", access: staffAPI, handler: jsonAction(s, s.setRoster)},
+		{method: "GET", path: "/api/staff/roster/contacts", access: staffAPI, role: node.RoleStaff, handler: s.rosterContacts},
+		{method: "POST", path: "/api/staff/journal", access: staffAPI, handler: jsonAction(s, s.addJournal)},
+		{method: "POST", path: "/api/staff/clock", access: staffAPI, handler: jsonAction(s, s.setClock)},
 		{method: "POST", path: "/api/staff/announcements", access: staffAPI, handler: s.announceAPI},
 		{method: "POST", path: "/api/staff/inventory", access: staffAPI, handler: s.inventoryAPI},
 		{method: "POST", path: "/board/inventory", access: staffPage, handler: s.inventoryForm},
@@ -179,6 +205,7 @@ func New(opts Options) *Server {
 		s.cat = cat
 	}
 	s.streams, s.done = make(chan struct{}, maxStreams), make(chan struct{})
+	s.hub = &hub{s: s, clients: map[*boardClient]struct{}{}}
 
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {

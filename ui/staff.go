@@ -41,6 +41,7 @@ type boardView struct {
 	Severities []string
 	Notice     string
 	Error      string
+	Printed    time.Time
 }
 
 func (s *Server) board(w http.ResponseWriter, r *http.Request) {
@@ -288,4 +289,16 @@ func (s *Server) inventoryForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/board#inventory", http.StatusSeeOther)
+}
+
+// boardPrint is the one-page situation report for paper: the board's
+// picture with print CSS.
+func (s *Server) boardPrint(w http.ResponseWriter, r *http.Request) {
+	st := s.staffSnapshot(r)
+	var now time.Time
+	if st.ClockOK {
+		now = s.log.Clock().Wall()
+	}
+	s.render(w, http.StatusOK, "print.html", boardView{StaffState: st, Active: st.View.ActiveAnnouncements(now),
+		Severities: node.Severities, Printed: now})
 }

@@ -256,7 +256,7 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 				item, ok := log.State().Stock(node.FuelItem)
 				return item.Quantity, item.Counted.Time(), ok
 			}})
-		opts.Power = monitor.Status
+		opts.Power, opts.PowerHistory = monitor.Status, monitor.History
 		logger.Info("Watching power", "source", kind, "chemistry", battery.Chemistry, "ah", battery.CapacityAh)
 	}
 	var tlsLn net.Listener

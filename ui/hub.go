@@ -1,0 +1,294 @@
+package ui
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/safepoint-se/safepoint/node"
+)
+
+// The live board. Every connected board gets, on connect, a snapshot of
+// every section of the picture with a sequence number, then a delta with
+// the next number whenever sections change. A client that sees a gap asks
+// for a snapshot again ({"type":"resync"}). All clients get the same bytes,
+// so a change costs one marshal however many boards are open. A client
+// that cannot keep up is dropped: the node never waits for a tablet.
+
+// Hub limits and timings.
+const (
+	maxBoards     = 2000
+	sendQueue     = 16 // messages a client may fall behind before it is dropped
+	writeWait     = 10 * time.Second
+	pingEvery     = 20 * time.Second
+	pongWait      = 60 * time.Second
+	pollPower     = 5 * time.Second // power changes without events
+	pollPowerSlow = 30 * time.Second
+)
+
+// boardMsg is every message to a board.
+type boardMsg struct {
+	Type     string                     `json:"type"` // snapshot, delta, heartbeat
+	Seq      uint64                     `json:"seq"`
+	Sections map[string]json.RawMessage `json:"sections,omitempty"`
+}
+
+type hub struct {
+	s       *Server
+	start   sync.Once
+	mu      sync.Mutex
+	clients map[*boardClient]struct{}
+	seq     uint64
+	last    map[string]json.RawMessage
+}
+
+type boardClient struct {
+	conn *websocket.Conn
+	send chan []byte
+	gone chan struct{} // closed when the client is dropped
+	once sync.Once
+}
+
+func (c *boardClient) drop() {
+	c.once.Do(func() {
+		close(c.gone)
+		c.conn.Close()
+	})
+}
+
+var upgrader = websocket.Upgrader{
+	ReadBufferSize:  1024,
+	WriteBufferSize: 2048,
+	WriteBufferPool: &sync.Pool{},
+	// CheckOrigin stays nil: gorilla's default refuses a browser whose
+	// Origin is not this host.
+}
+
+// sections splits the board's picture into the parts a board renders.
+func (s *Server) sections() map[string]any {
+	v := s.log.State().View()
+	if v.Point.ID == "" {
+		v.Point.ID = s.log.Origin()
+	}
+	clock := s.log.Clock()
+	var now time.Time
+	if clock.Plausible() {
+		now = clock.Wall()
+	}
+	nz := func(x any) any { return x }
+	return map[string]any{
+		"point":         v.Point,
+		"services":      v.Services,
+		"announcements": nonNil(v.Announcements),
+		"checkins":      nonNil(v.CheckIns),
+		"reports":       nonNil(v.Reports),
+		"counts":        v.Counts,
+		"inventory":     nonNil(v.Inventory),
+		"roster":        nonNil(v.Roster),
+		"journal":       nonNil(v.Journal),
+		"power":         nz(s.powerStatus()),
+		"calldown":      s.callDown(v.Reports, now),
+		"link":          map[string]any{"configured": false, "online": false, "last_sync": nil, "backlog": nil},
+		"clock":         map[string]any{"ok": clock.Plausible(), "minute": now.Truncate(time.Minute)},
+		"fingerprint":   s.opts.Fingerprint,
+	}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// callDown lists the open reports nobody has touched for the call-down
+// time: staff should check on them again.
+func (s *Server) callDown(reports []node.Report, now time.Time) []string {
+	out := []string{}
+	if now.IsZero() {
+		return out
+	}
+	for _, r := range reports {
+		if r.Status != node.ReportResolved && now.Sub(r.Updated.Time()) > s.callDownAfter() {
+			out = append(out, r.ID)
+		}
+	}
+	return out
+}
+
+func (s *Server) callDownAfter() time.Duration {
+	if s.opts.CallDown > 0 {
+		return s.opts.CallDown
+	}
+	return 30 * time.Minute
+}
+
+// publish recomputes the sections and sends the changed ones to every
+// board. It returns the message, for tests and benchmarks.
+func (h *hub) publish() []byte {
+	fresh := map[string]json.RawMessage{}
+	for name, v := range h.s.sections() {
+		b, err := json.Marshal(v)
+		if err != nil {
+			h.s.logger.Error("Board section failed", "section", name, "err", err)
+			continue
+		}
+		fresh[name] = b
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	changed := map[string]json.RawMessage{}
+	for name, b := range fresh {
+		if string(h.last[name]) != string(b) {
+			changed[name] = b
+		}
+	}
+	h.last = fresh
+	if len(changed) == 0 {
+		return nil
+	}
+	h.seq++
+	msg, _ := json.Marshal(boardMsg{Type: "delta", Seq: h.seq, Sections: changed})
+	h.broadcastLocked(msg)
+	return msg
+}
+
+func (h *hub) broadcastLocked(msg []byte) {
+	for c := range h.clients {
+		select {
+		case c.send <- msg:
+		default:
+			// Too slow: drop it rather than wait. It reconnects and gets
+			// a fresh snapshot.
+			delete(h.clients, c)
+			c.drop()
+		}
+	}
+}
+
+// run publishes on every change of the log, and on a timer for what
+// changes without events (power, the clock, call-down), until the server
+// closes.
+func (h *hub) run() {
+	h.publish()
+	heartbeat := time.NewTicker(pingEvery)
+	defer heartbeat.Stop()
+	for {
+		interval := pollPower
+		if p := h.s.powerStatus(); p != nil && p.LowPower {
+			interval = pollPowerSlow // low-power mode: slower board updates
+		}
+		poll := time.NewTimer(interval)
+		select {
+		case <-h.s.done:
+			poll.Stop()
+			h.mu.Lock()
+			for c := range h.clients {
+				delete(h.clients, c)
+				c.drop()
+			}
+			h.mu.Unlock()
+			return
+		case <-h.s.log.Changed():
+			h.publish()
+		case <-poll.C:
+			h.publish()
+		case <-heartbeat.C:
+			h.mu.Lock()
+			msg, _ := json.Marshal(boardMsg{Type: "heartbeat", Seq: h.seq})
+			h.broadcastLocked(msg)
+			h.mu.Unlock()
+		}
+		poll.Stop()
+	}
+}
+
+// snapshotLocked is the full picture at the current sequence number.
+func (h *hub) snapshotLocked() []byte {
+	msg, _ := json.Marshal(boardMsg{Type: "snapshot", Seq: h.seq, Sections: h.last})
+	return msg
+}
+
+// boardWS upgrades a staff session to the live board.
+func (s *Server) boardWS(w http.ResponseWriter, r *http.Request) {
+	h := s.hub
+	h.start.Do(func() {
+		h.publish() // the first snapshot is ready before the first client
+		go h.run()
+	})
+	h.mu.Lock()
+	full := len(h.clients) >= maxBoards
+	h.mu.Unlock()
+	if full {
+		writeError(w, http.StatusServiceUnavailable, "too many boards open")
+		return
+	}
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered (403 for a foreign Origin)
+	}
+	conn.SetReadLimit(4096)
+	c := &boardClient{conn: conn, send: make(chan []byte, sendQueue), gone: make(chan struct{})}
+	h.mu.Lock()
+	c.send <- h.snapshotLocked()
+	h.clients[c] = struct{}{}
+	h.mu.Unlock()
+
+	go c.writer()
+	c.reader(h) // owns the connection until it ends
+	h.mu.Lock()
+	delete(h.clients, c)
+	h.mu.Unlock()
+	c.drop()
+}
+
+// reader handles pongs and resync requests; it returns when the client
+// goes away or is dropped.
+func (c *boardClient) reader(h *hub) {
+	c.conn.SetReadDeadline(time.Now().Add(pongWait))
+	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	for {
+		var m struct {
+			Type string `json:"type"`
+		}
+		if err := c.conn.ReadJSON(&m); err != nil {
+			return
+		}
+		if m.Type == "resync" {
+			h.mu.Lock()
+			select {
+			case c.send <- h.snapshotLocked():
+			default:
+				h.mu.Unlock()
+				return
+			}
+			h.mu.Unlock()
+		}
+	}
+}
+
+// writer sends queued messages and pings; it ends when the client is
+// dropped or a write fails.
+func (c *boardClient) writer() {
+	ping := time.NewTicker(pingEvery)
+	defer ping.Stop()
+	defer c.drop()
+	for {
+		select {
+		case <-c.gone:
+			return
+		case msg := <-c.send:
+			c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+				return
+			}
+		case <-ping.C:
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				return
+			}
+		}
+	}
+}
