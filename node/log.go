@@ -91,6 +91,9 @@ type Log struct {
 
 	changeMu sync.Mutex
 	changed  chan struct{} // closed, and replaced, when events are folded in
+
+	headMu sync.Mutex
+	head   uint64 // l.seq as readers may see it
 }
 
 // Open opens (creating if needed) the log at file, applies migrations,
@@ -157,6 +160,7 @@ func (l *Log) init(ctx context.Context, file, origin string, newOrigin func() st
 	if err := l.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events WHERE origin = ?`, l.origin).Scan(&l.seq); err != nil {
 		return fmt.Errorf("event log: read seq: %w", err)
 	}
+	l.head = l.seq
 	if err := l.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(hlc), 0) FROM events`).Scan(&maxHLC); err != nil {
 		return fmt.Errorf("event log: read hlc: %w", err)
 	}
@@ -308,6 +312,9 @@ func (l *Log) commit(batch []*appendReq) ([]Event, error) {
 		return nil, fmt.Errorf("event log: commit: %w", err)
 	}
 	l.seq = seq
+	l.headMu.Lock()
+	l.head = seq
+	l.headMu.Unlock()
 	return events, nil
 }
 

@@ -31,8 +31,10 @@ type Status struct {
 	Announcements []node.Announcement `json:"announcements"`
 	Counts        node.Counts         `json:"counts"`
 	// Power is absent when the node watches no power source.
-	Power   *node.PowerStatus `json:"power,omitempty"`
-	ClockOK bool              `json:"clock_ok"`
+	Power *node.PowerStatus `json:"power,omitempty"`
+	// Sync is the link to central.
+	Sync    SyncStatus `json:"sync"`
+	ClockOK bool       `json:"clock_ok"`
 	// Time is the node's wall clock, absent while it is not plausible:
 	// residents are never shown a 1970 time.
 	Time    *time.Time `json:"time,omitempty"`
@@ -45,6 +47,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	st := Status{Point: v.Point, Services: v.Services, Counts: v.Counts,
 		ClockOK: clock.Plausible(), Updated: v.Last}
 	st.Power = s.powerStatus()
+	st.Sync = s.syncStatus()
 	if st.Point.ID == "" { // before the first point.configured
 		st.Point.ID = s.log.Origin()
 	}
@@ -382,4 +385,27 @@ type Error struct {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, Error{msg})
+}
+
+// SyncStatus is the link to central, as /api/status and the board show it.
+type SyncStatus struct {
+	Configured bool       `json:"configured"`
+	Online     bool       `json:"online"`
+	LastSync   *time.Time `json:"last_sync"`
+	Backlog    uint64     `json:"backlog"`
+}
+
+func (s *Server) syncStatus() SyncStatus {
+	if s.opts.Sync == nil {
+		return SyncStatus{}
+	}
+	return s.opts.Sync()
+}
+
+func (s *Server) nodes(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Nodes == nil {
+		writeError(w, http.StatusNotFound, "this is a node, not a central")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.opts.Nodes())
 }

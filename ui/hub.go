@@ -1,7 +1,9 @@
 package ui
 
 import (
+	"bufio"
 	"encoding/json"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -43,6 +45,16 @@ type hub struct {
 	clients map[*boardClient]struct{}
 	seq     uint64
 	last    map[string]json.RawMessage
+	// every is how often boards get a heartbeat message and a ping;
+	// pingEvery when zero. Tests shorten it before the server serves.
+	every time.Duration
+}
+
+func (h *hub) pingEvery() time.Duration {
+	if h.every > 0 {
+		return h.every
+	}
+	return pingEvery
 }
 
 type boardClient struct {
@@ -91,7 +103,7 @@ func (s *Server) sections() map[string]any {
 		"journal":       nonNil(v.Journal),
 		"power":         nz(s.powerStatus()),
 		"calldown":      s.callDown(v.Reports, now),
-		"link":          map[string]any{"configured": false, "online": false, "last_sync": nil, "backlog": nil},
+		"link":          s.syncStatus(),
 		"clock":         map[string]any{"ok": clock.Plausible(), "minute": now.Truncate(time.Minute)},
 		"fingerprint":   s.opts.Fingerprint,
 	}
@@ -173,8 +185,11 @@ func (h *hub) broadcastLocked(msg []byte) {
 // changes without events (power, the clock, call-down), until the server
 // closes.
 func (h *hub) run() {
+	// The channel is taken before the state is read, so that an event
+	// folded in while publish reads is not missed until the next poll.
+	changed := h.s.log.Changed()
 	h.publish()
-	heartbeat := time.NewTicker(pingEvery)
+	heartbeat := time.NewTicker(h.pingEvery())
 	defer heartbeat.Stop()
 	for {
 		interval := pollPower
@@ -192,7 +207,8 @@ func (h *hub) run() {
 			}
 			h.mu.Unlock()
 			return
-		case <-h.s.log.Changed():
+		case <-changed:
+			changed = h.s.log.Changed()
 			h.publish()
 		case <-poll.C:
 			h.publish()
@@ -226,18 +242,35 @@ func (s *Server) boardWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "too many boards open")
 		return
 	}
-	conn, err := upgrader.Upgrade(w, r, nil)
+	select {
+	case <-s.done:
+		writeError(w, http.StatusServiceUnavailable, "the node is shutting down")
+		return
+	default:
+	}
+	conn, err := upgrader.Upgrade(hijacker{w}, r, nil)
 	if err != nil {
 		return // the upgrader has answered (403 for a foreign Origin)
+	}
+	if rec, ok := w.(*statusRecorder); ok {
+		rec.status = http.StatusSwitchingProtocols // for the request log
 	}
 	conn.SetReadLimit(4096)
 	c := &boardClient{conn: conn, send: make(chan []byte, sendQueue), gone: make(chan struct{})}
 	h.mu.Lock()
+	select {
+	case <-s.done:
+		// Closed while upgrading: run has already dropped the others.
+		h.mu.Unlock()
+		c.drop()
+		return
+	default:
+	}
 	c.send <- h.snapshotLocked()
 	h.clients[c] = struct{}{}
 	h.mu.Unlock()
 
-	go c.writer()
+	go c.writer(h.pingEvery())
 	c.reader(h) // owns the connection until it ends
 	h.mu.Lock()
 	delete(h.clients, c)
@@ -272,8 +305,8 @@ func (c *boardClient) reader(h *hub) {
 
 // writer sends queued messages and pings; it ends when the client is
 // dropped or a write fails.
-func (c *boardClient) writer() {
-	ping := time.NewTicker(pingEvery)
+func (c *boardClient) writer(every time.Duration) {
+	ping := time.NewTicker(every)
 	defer ping.Stop()
 	defer c.drop()
 	for {
@@ -291,4 +324,13 @@ func (c *boardClient) writer() {
 			}
 		}
 	}
+}
+
+// hijacker lets the upgrader take the connection over from beneath the
+// request logger's wrapper (a debug log level), which is no http.Hijacker
+// itself; errors still go through the wrapper, so their status is logged.
+type hijacker struct{ http.ResponseWriter }
+
+func (w hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(w.ResponseWriter).Hijack()
 }

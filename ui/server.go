@@ -41,6 +41,10 @@ type Options struct {
 	PowerHistory func(since time.Time) []node.PowerSample
 	// CallDown flags open reports untouched this long; 30 min by default.
 	CallDown time.Duration
+	// Sync reads the link to central; nil when none is configured.
+	Sync func() SyncStatus
+	// Nodes lists the nodes central hears from (GET /api/nodes); nil on a node.
+	Nodes func() any
 	// StaffTLS, when set, keeps staff routes on HTTPS: on plain HTTP they
 	// redirect to HTTPSPort on the same host.
 	StaffTLS  bool
@@ -156,6 +160,7 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/board/journal", access: staffPage, handler: formAction(s, "journal", journalForm, s.addJournal)},
 		{method: "POST", path: "/board/clock", access: staffPage, handler: formAction(s, "clock", clockForm, s.setClock)},
 		{method: "GET", path: "/api/staff/state", access: staffAPI, handler: s.staffState},
+		{method: "GET", path: "/api/nodes", access: staffAPI, handler: s.nodes},
 		{method: "GET", path: "/api/staff/power/history", access: staffAPI, handler: s.powerHistory},
 		{method: "POST", path: "/api/staff/reports/{id}/status", access: staffAPI, handler: jsonAction(s, s.setReportStatus)},
 		{method: "POST", path: "/api/staff/reports/{id}/assign", access: staffAPI, handler: jsonAction(s, s.assignReport)},

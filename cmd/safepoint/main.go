@@ -27,6 +27,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"node", "run the safety point's daemon", runNode},
+		{"central", "run the municipality's central, which receives every point's events", runCentral},
 		{"user", "manage staff accounts: add, list, disable, enable, passwd", runUser},
 		{"dump", "print every event of a log as JSON lines", runDump},
 		{"version", "print the version", runVersion},

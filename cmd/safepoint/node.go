@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/sync/link"
 	"github.com/safepoint-se/safepoint/ui"
 )
 
@@ -46,6 +45,42 @@ type nodeConfig struct {
 	Nearby       []ui.Nearby    `toml:"nearby"`
 
 	powerConfig
+	mqttConfig
+}
+
+// mqttConfig is the link to the MQTT broker, for node and central alike.
+type mqttConfig struct {
+	MQTT         string `toml:"mqtt"`
+	MQTTUser     string `toml:"mqtt_user"`
+	MQTTPassFile string `toml:"mqtt_password_file"`
+}
+
+func mqttFlags(fs *flag.FlagSet, c *mqttConfig) {
+	fs.StringVar(&c.MQTT, "mqtt", c.MQTT, "MQTT broker `URL`: tcp://host:1883 or ssl://host:8883; empty: no sync")
+	fs.StringVar(&c.MQTTUser, "mqtt-user", c.MQTTUser, "MQTT `user`")
+	fs.StringVar(&c.MQTTPassFile, "mqtt-password-file", c.MQTTPassFile, "`file` holding the MQTT password")
+}
+
+func (c mqttConfig) validate() error {
+	if c.MQTT == "" {
+		return nil
+	}
+	if !strings.HasPrefix(c.MQTT, "tcp://") && !strings.HasPrefix(c.MQTT, "ssl://") {
+		return fmt.Errorf("--mqtt %q: use tcp://host:port or ssl://host:port", c.MQTT)
+	}
+	return nil
+}
+
+// password reads the password file, if any.
+func (c mqttConfig) password() (string, error) {
+	if c.MQTTPassFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(c.MQTTPassFile)
+	if err != nil {
+		return "", fmt.Errorf("--mqtt-password-file: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
 func defaultNodeConfig() nodeConfig {
@@ -89,6 +124,7 @@ func nodeFlags(cfg *nodeConfig, configPath *string, stderr io.Writer) *flag.Flag
 	fs.DurationVar(&cfg.HoldCritical, "power-hold-critical", cfg.HoldCritical, "how long on battery and low before the shutdown `command` runs")
 	fs.StringVar(&cfg.Shutdown, "shutdown-command", cfg.Shutdown, "`command` (through /bin/sh) run when power is critical; empty only logs")
 	fs.Float64Var(&cfg.BurnRate, "generator-burn", cfg.BurnRate, "generator fuel use in `litres` an hour")
+	mqttFlags(fs, &cfg.mqttConfig)
 	setUsage(fs, "Run the safety point's daemon.")
 	return fs
 }
@@ -135,6 +171,12 @@ func (c *nodeConfig) validate() error {
 	}
 	if err := c.powerConfig.validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := c.mqttConfig.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MQTT != "" && c.Municipality == "" {
+		errs = append(errs, errors.New("--mqtt: sync needs --municipality"))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: text or json", c.LogFormat))
@@ -259,64 +301,39 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 		opts.Power, opts.PowerHistory = monitor.Status, monitor.History
 		logger.Info("Watching power", "source", kind, "chemistry", battery.Chemistry, "ah", battery.CapacityAh)
 	}
-	var tlsLn net.Listener
-	if cfg.StaffTLS == "on" {
-		host, _ := os.Hostname()
-		cert, fingerprint, err := ui.LoadOrCreateCert(cfg.Data, host)
+	tlsLn, err := listenStaff(cfg.StaffTLS, cfg.Data, cfg.HTTPS, &opts, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	var uplink *link.Link
+	if cfg.MQTT != "" {
+		pw, err := cfg.mqttConfig.password()
 		if err != nil {
 			ln.Close()
 			return err
 		}
-		raw, err := net.Listen("tcp", cfg.HTTPS)
+		uplink, err = link.New(link.Opts{Broker: cfg.MQTT, User: cfg.MQTTUser, Password: pw,
+			Municipality: point.Municipality, Log: log, Logger: logger})
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("https: %w", err)
+			return err
 		}
-		tlsLn = tls.NewListener(raw, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-		_, port, _ := net.SplitHostPort(raw.Addr().String())
-		opts.StaffTLS, opts.HTTPSPort, opts.Fingerprint = true, port, fingerprint
-		logger.Info("Serving staff over HTTPS", "addr", raw.Addr().String(), "fingerprint", "SHA256:"+fingerprint)
-	} else {
-		logger.Warn("Staff TLS is off: staff passwords and sessions travel in clear text")
+		opts.Sync = func() ui.SyncStatus {
+			st := uplink.Status()
+			return ui.SyncStatus{Configured: true, Online: st.Online, LastSync: st.LastSync, Backlog: st.Backlog}
+		}
 	}
 	handler := ui.New(opts)
 	logger.Info("Serving", "addr", ln.Addr().String())
 
 	g, ctx := errgroup.WithContext(ctx)
-	serve := func(l net.Listener) {
-		srv := &http.Server{
-			Handler:           handler,
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       60 * time.Second,
-			MaxHeaderBytes:    16 << 10,
-			// net/http's own messages name client addresses: debug only.
-			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-		}
-		srv.RegisterOnShutdown(handler.Close)
-		g.Go(func() error {
-			if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("serve %s: %w", l.Addr(), err)
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil {
-				srv.Close()
-			}
-			return nil
-		})
-	}
-	serve(ln)
-	if tlsLn != nil {
-		serve(tlsLn)
-	}
+	serveHTTP(ctx, g, handler, logger, ln, tlsLn)
 	if monitor != nil {
 		g.Go(func() error { return monitor.Run(ctx) })
+	}
+	if uplink != nil {
+		g.Go(func() error { return uplink.Run(ctx) })
 	}
 	return g.Wait()
 }

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/sync/central"
+	"github.com/safepoint-se/safepoint/ui"
+)
+
+// centralConfig is the configuration of `safepoint central`.
+type centralConfig struct {
+	Data      string `toml:"data"`
+	HTTP      string `toml:"http"`
+	HTTPS     string `toml:"https"`
+	StaffTLS  string `toml:"staff_tls"`
+	ID        string `toml:"id"`
+	LogLevel  string `toml:"log_level"`
+	LogFormat string `toml:"log_format"`
+	mqttConfig
+}
+
+func defaultCentralConfig() centralConfig {
+	return centralConfig{Data: "/var/lib/safepoint-central", HTTP: ":8090", HTTPS: ":8493", StaffTLS: "on",
+		ID: "central", LogLevel: "info", LogFormat: "text"}
+}
+
+func runCentral(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	cfg := defaultCentralConfig()
+	var configPath string
+	fs := flag.NewFlagSet("central", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&configPath, "config", "", "TOML configuration `file`")
+	fs.StringVar(&cfg.Data, "data", cfg.Data, "data `directory`: central's log of every node's events, accounts, keys")
+	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "listen `address` (plain HTTP: redirects staff to HTTPS)")
+	fs.StringVar(&cfg.HTTPS, "https", cfg.HTTPS, "listen `address` for staff over HTTPS")
+	fs.StringVar(&cfg.StaffTLS, "staff-tls", cfg.StaffTLS, "`on` or off, as for the node")
+	fs.StringVar(&cfg.ID, "id", cfg.ID, "central's own origin `id`")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn, error")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
+	mqttFlags(fs, &cfg.mqttConfig)
+	setUsage(fs, "Run the municipality's central: receive every point's events over MQTT.")
+	err := parseLayered(fs, args, env, &configPath,
+		func() { cfg = defaultCentralConfig() },
+		func(path string) error { return decodeTOML(path, &cfg) })
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if cfg.MQTT == "" {
+		errs = append(errs, errors.New("--mqtt: central needs a broker"))
+	}
+	if err := cfg.mqttConfig.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if !pointID.MatchString(cfg.ID) {
+		errs = append(errs, fmt.Errorf("--id %q: use 1 to 40 lower-case letters, digits and dashes", cfg.ID))
+	}
+	if _, err := parseLevel(cfg.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return serveCentral(ctx, cfg, newLogger(stderr, cfg.LogLevel, cfg.LogFormat))
+}
+
+func serveCentral(ctx context.Context, cfg centralConfig, logger *slog.Logger) error {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	log, err := node.Open(ctx, filepath.Join(cfg.Data, node.FileName), node.Options{Origin: cfg.ID})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := log.Close(); err != nil {
+			logger.Error("Closing the event log failed", "err", err)
+		}
+		logger.Info("Stopped")
+	}()
+	if ok, err := log.Accounts().HasAdmin(ctx); err != nil {
+		return err
+	} else if !ok {
+		logger.Warn("No admin account yet: create one with: safepoint user add --data " + cfg.Data + " --name NAME --role admin")
+	}
+	pw, err := cfg.mqttConfig.password()
+	if err != nil {
+		return err
+	}
+	recv, err := central.New(central.Opts{Broker: cfg.MQTT, User: cfg.MQTTUser, Password: pw, ClientID: cfg.ID,
+		Log: log, Logger: logger})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	opts := ui.Options{Log: log, Logger: logger, Nodes: func() any { return recv.Nodes() }}
+	tlsLn, err := listenStaff(cfg.StaffTLS, cfg.Data, cfg.HTTPS, &opts, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	handler := ui.New(opts)
+	logger.Info("Serving", "addr", ln.Addr().String())
+
+	g, ctx := errgroup.WithContext(ctx)
+	serveHTTP(ctx, g, handler, logger, ln, tlsLn)
+	g.Go(func() error { return recv.Run(ctx) })
+	return g.Wait()
+}

@@ -1,0 +1,328 @@
+// Package central is the municipality's side of sync: it receives every
+// node's event batches, stores events and their (origin, seq) dedupe key in
+// one transaction in central's own log, and then, only then, publishes the
+// contiguous watermark back to the node, retained. Batches from many nodes
+// that arrive together share one transaction.
+package central
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/sync/wire"
+)
+
+// Opts configure a Receiver. Zero fields mean defaults.
+type Opts struct {
+	Broker   string
+	User     string
+	Password string
+	TLS      *tls.Config
+	ClientID string // "central" by default
+	Log      *node.Log
+	Logger   *slog.Logger
+	// MaxBatch bounds how many incoming messages share one transaction (64).
+	MaxBatch int
+}
+
+// Node is what central knows of a node, for GET /api/nodes.
+type Node struct {
+	ID           string     `json:"id"`
+	Municipality string     `json:"municipality"`
+	Online       bool       `json:"online"`
+	LastSeen     *time.Time `json:"last_seen"`
+	AckedSeq     uint64     `json:"acked_seq"`
+	Backlog      uint64     `json:"backlog"`
+	birth        uint64
+	head         uint64
+}
+
+// Counters of refused messages, exposed later as metrics.
+type Counters struct {
+	Accepted, Refused atomic.Int64
+}
+
+// Receiver receives node batches.
+type Receiver struct {
+	opts Opts
+	in   chan inbound
+
+	mu    sync.Mutex
+	nodes map[string]*Node
+	// refusedOnce keeps a refusal reason logged once per node and reason,
+	// so a hostile or broken sender cannot flood the log.
+	refusedOnce map[string]bool
+	online      bool
+	client      mqtt.Client // the session's, for publishing acks
+
+	Counters Counters
+}
+
+type inbound struct {
+	municipality, node string
+	batch              wire.Batch
+}
+
+// New builds a receiver; it does no I/O until Run.
+func New(opts Opts) (*Receiver, error) {
+	if opts.Log == nil || opts.Broker == "" {
+		return nil, errors.New("central: a log and a broker are required")
+	}
+	if opts.ClientID == "" {
+		opts.ClientID = "central"
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 64
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	r := &Receiver{opts: opts, in: make(chan inbound, 1024), nodes: map[string]*Node{}, refusedOnce: map[string]bool{}}
+	marks, err := opts.Log.Watermarks(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	for origin, held := range marks {
+		r.nodes[origin] = &Node{ID: origin, AckedSeq: held}
+	}
+	return r, nil
+}
+
+// Nodes lists the nodes central has heard of, by id.
+func (r *Receiver) Nodes() []Node {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Node, 0, len(r.nodes))
+	for _, n := range r.nodes {
+		c := *n
+		if c.LastSeen != nil {
+			t := *c.LastSeen
+			c.LastSeen = &t
+		}
+		if c.head > c.AckedSeq {
+			c.Backlog = c.head - c.AckedSeq
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Run connects, subscribes and stores until ctx ends, reconnecting with
+// jittered backoff.
+func (r *Receiver) Run(ctx context.Context) error {
+	go r.ingestLoop(ctx)
+	backoff := time.Second
+	for {
+		err := r.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.opts.Logger.Warn("Central link down", "err", err, "retryIn", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (r *Receiver) session(ctx context.Context) error {
+	lost := make(chan error, 1)
+	opts := mqtt.NewClientOptions().
+		AddBroker(r.opts.Broker).
+		SetClientID(r.opts.ClientID).
+		SetUsername(r.opts.User).
+		SetPassword(r.opts.Password).
+		SetTLSConfig(r.opts.TLS).
+		SetCleanSession(true). // a lost batch is sent again by its node
+		SetAutoReconnect(false).
+		SetConnectTimeout(10 * time.Second).
+		SetKeepAlive(30 * time.Second).
+		SetOrderMatters(true).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			select {
+			case lost <- err:
+			default:
+			}
+		})
+	c := mqtt.NewClient(opts)
+	if err := wait(ctx, c.Connect()); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer c.Disconnect(250)
+	r.mu.Lock()
+	r.client = c
+	r.mu.Unlock()
+	up := fmt.Sprintf("sp/v%d/+/+/%s", wire.Version, wire.KindUp)
+	status := fmt.Sprintf("sp/v%d/+/+/%s", wire.Version, wire.KindStatus)
+	if err := wait(ctx, c.SubscribeMultiple(map[string]byte{up: 1, status: 1}, r.handle)); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	r.mu.Lock()
+	r.online = true
+	r.mu.Unlock()
+	r.opts.Logger.Info("Central link up", "broker", r.opts.Broker)
+	defer func() {
+		r.mu.Lock()
+		r.online = false
+		r.mu.Unlock()
+	}()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case err := <-lost:
+		return fmt.Errorf("connection lost: %w", err)
+	}
+}
+
+// refuse counts a refused message and logs its reason once per sender.
+func (r *Receiver) refuse(who, reason string, err error) {
+	r.Counters.Refused.Add(1)
+	key := who + "|" + reason
+	r.mu.Lock()
+	first := !r.refusedOnce[key]
+	r.refusedOnce[key] = true
+	r.mu.Unlock()
+	if first {
+		r.opts.Logger.Warn("Sync message refused", "from", who, "reason", reason, "err", err)
+	}
+}
+
+// handle runs on paho's router: it checks a message and queues it; the
+// ingest loop stores it. A full queue blocks here, which holds back the
+// broker rather than dropping anything.
+func (r *Receiver) handle(_ mqtt.Client, m mqtt.Message) {
+	municipality, nodeID, kind, ok := wire.ParseTopic(m.Topic())
+	if !ok {
+		r.refuse("?", "topic", nil)
+		return
+	}
+	switch kind {
+	case wire.KindStatus:
+		st, err := wire.DecodeStatus(m.Payload())
+		if err != nil {
+			r.refuse(nodeID, "status", err)
+			return
+		}
+		r.noteStatus(municipality, nodeID, st)
+	case wire.KindUp:
+		b, err := wire.DecodeBatch(m.Payload())
+		if err != nil {
+			r.refuse(nodeID, "batch", err)
+			return
+		}
+		if b.Origin != nodeID || b.Municipality != municipality {
+			r.refuse(nodeID, "wrong origin", fmt.Errorf("batch from %s/%s on %s/%s", b.Municipality, b.Origin, municipality, nodeID))
+			return
+		}
+		r.in <- inbound{municipality: municipality, node: nodeID, batch: b}
+	}
+}
+
+// noteStatus records a birth or a death; a death older than the latest
+// birth is an old Last Will arriving late and changes nothing.
+func (r *Receiver) noteStatus(municipality, nodeID string, st wire.Status) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.nodeLocked(nodeID, municipality)
+	if st.Birth < n.birth {
+		return
+	}
+	n.birth = st.Birth
+	n.Online = st.State == "online"
+	now := time.Now().UTC()
+	n.LastSeen = &now
+	if st.Head > n.head {
+		n.head = st.Head
+	}
+}
+
+func (r *Receiver) nodeLocked(id, municipality string) *Node {
+	n := r.nodes[id]
+	if n == nil {
+		n = &Node{ID: id}
+		r.nodes[id] = n
+	}
+	if municipality != "" {
+		n.Municipality = municipality
+	}
+	return n
+}
+
+// ingestLoop stores queued batches, many per transaction, and acks each
+// node its watermark once the transaction is on disk.
+func (r *Receiver) ingestLoop(ctx context.Context) {
+	for {
+		var first inbound
+		select {
+		case <-ctx.Done():
+			return
+		case first = <-r.in:
+		}
+		group := []inbound{first}
+	drain:
+		for len(group) < r.opts.MaxBatch {
+			select {
+			case in := <-r.in:
+				group = append(group, in)
+			default:
+				break drain
+			}
+		}
+		var events []node.Event
+		for _, in := range group {
+			events = append(events, in.batch.Events...)
+		}
+		_, marks, err := r.opts.Log.Ingest(ctx, events)
+		if err != nil {
+			r.opts.Logger.Error("Storing node events failed", "err", err)
+			continue // no ack: the nodes send again
+		}
+		r.Counters.Accepted.Add(int64(len(events)))
+		now := time.Now().UTC()
+		acked := map[string]string{} // node → municipality, once each
+		r.mu.Lock()
+		for _, in := range group {
+			n := r.nodeLocked(in.node, in.municipality)
+			n.LastSeen = &now
+			n.AckedSeq = marks[in.node]
+			if in.batch.Head > n.head {
+				n.head = in.batch.Head
+			}
+			acked[in.node] = in.municipality
+		}
+		c := r.client
+		r.mu.Unlock()
+		for id, m := range acked {
+			msg := wire.EncodeJSON(wire.Ack{V: wire.Version, Origin: id, Acked: marks[id]})
+			// Retained: a node that reconnects learns its watermark at once.
+			if c != nil {
+				c.Publish(wire.Topic(m, id, wire.KindAck), 1, true, msg)
+			}
+		}
+	}
+}
+
+func wait(ctx context.Context, t mqtt.Token) error {
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(30 * time.Second):
+		return errors.New("timed out")
+	}
+}

@@ -1,0 +1,313 @@
+// Package link is the node's side of sync: it sends the node's own events
+// to central over MQTT whenever a link is up. The outbox is the SQLite log
+// itself: every event with a seq above central's acknowledged watermark is
+// due, and only central's end-to-end acknowledgement (after it has stored
+// the events) moves the watermark. MQTT is transport, not storage: neither
+// paho's stores nor the broker's queue are relied on, so a lost connection,
+// a restarted broker or a killed node loses nothing and duplicates nothing
+// that central keeps.
+package link
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/sync/wire"
+)
+
+// Peer is the name under which central's acknowledgement is kept.
+const Peer = "central"
+
+// Opts configure a Link. Zero fields mean defaults.
+type Opts struct {
+	Broker       string // tcp://host:1883 or ssl://host:8883
+	User         string
+	Password     string
+	TLS          *tls.Config
+	Municipality string // SCB kommunkod
+	Log          *node.Log
+	// BatchSize events per message (200) and InFlight batches sent but not
+	// yet acknowledged (4): the bound on what is in the air.
+	BatchSize, InFlight int
+	// AckTimeout: no acknowledgement progress this long while batches are
+	// in flight resends from the watermark (15 s).
+	AckTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the jittered wait between connection
+	// attempts (1 s, 60 s).
+	MinBackoff, MaxBackoff time.Duration
+	Logger                 *slog.Logger
+}
+
+// Status is the link's state for /api/status and the board.
+type Status struct {
+	Configured bool       `json:"configured"`
+	Online     bool       `json:"online"`
+	LastSync   *time.Time `json:"last_sync"` // when central last acknowledged
+	Acked      uint64     `json:"acked"`
+	Backlog    uint64     `json:"backlog"` // own events central does not hold yet
+}
+
+// Link sends the node's events to central.
+type Link struct {
+	opts Opts
+	node string
+
+	mu       sync.Mutex
+	online   bool
+	acked    uint64
+	lastSync *time.Time
+}
+
+// New builds a link; it does no I/O until Run.
+func New(opts Opts) (*Link, error) {
+	if opts.Log == nil || opts.Broker == "" {
+		return nil, errors.New("link: a log and a broker are required")
+	}
+	if opts.Municipality == "" {
+		return nil, errors.New("link: the node needs its municipality (--municipality) to sync")
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 200
+	}
+	if opts.BatchSize > wire.MaxEvents {
+		opts.BatchSize = wire.MaxEvents
+	}
+	if opts.InFlight <= 0 {
+		opts.InFlight = 4
+	}
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = 15 * time.Second
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 60 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	acked, err := opts.Log.PeerAcked(context.Background(), Peer)
+	if err != nil {
+		return nil, err
+	}
+	return &Link{opts: opts, node: opts.Log.Origin(), acked: acked}, nil
+}
+
+// Status reports the link's state.
+func (l *Link) Status() Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := Status{Configured: true, Online: l.online, Acked: l.acked}
+	if l.lastSync != nil {
+		t := *l.lastSync
+		st.LastSync = &t
+	}
+	if head := l.opts.Log.Head(); head > l.acked {
+		st.Backlog = head - l.acked
+	}
+	return st
+}
+
+// Run keeps a session with the broker up until ctx ends, reconnecting with
+// jittered exponential backoff.
+func (l *Link) Run(ctx context.Context) error {
+	backoff := l.opts.MinBackoff
+	for {
+		started := time.Now()
+		err := l.session(ctx)
+		l.setOnline(false)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(started) > time.Minute {
+			backoff = l.opts.MinBackoff // it worked for a while: start again from short waits
+		}
+		l.opts.Logger.Info("Sync link down", "err", err, "retryIn", backoff.Round(time.Millisecond))
+		wait := backoff/2 + rand.N(backoff/2+1) // jitter: boxes that lost the link together do not return together
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, l.opts.MaxBackoff)
+	}
+}
+
+func (l *Link) setOnline(on bool) {
+	l.mu.Lock()
+	l.online = on
+	l.mu.Unlock()
+}
+
+func (l *Link) topic(kind string) string { return wire.Topic(l.opts.Municipality, l.node, kind) }
+
+// session runs one connection: birth, then sending and acknowledgements
+// until the connection or ctx ends.
+func (l *Link) session(ctx context.Context) error {
+	birth, err := l.nextBirth(ctx)
+	if err != nil {
+		return err
+	}
+	lost := make(chan error, 1)
+	acks := make(chan wire.Ack, 16)
+	opts := mqtt.NewClientOptions().
+		AddBroker(l.opts.Broker).
+		SetClientID(l.node).
+		SetUsername(l.opts.User).
+		SetPassword(l.opts.Password).
+		SetTLSConfig(l.opts.TLS).
+		SetCleanSession(true). // the log is the queue; the broker need not keep one
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetConnectTimeout(10 * time.Second).
+		SetKeepAlive(30 * time.Second).
+		SetPingTimeout(10 * time.Second).
+		SetWriteTimeout(10 * time.Second).
+		SetOrderMatters(false).
+		SetBinaryWill(l.topic(wire.KindStatus), wire.EncodeJSON(wire.Status{V: wire.Version, State: "offline", Birth: birth}), 1, true).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			select {
+			case lost <- err:
+			default:
+			}
+		})
+	client := mqtt.NewClient(opts)
+	if err := wait(ctx, client.Connect()); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer client.Disconnect(250)
+
+	if err := wait(ctx, client.Subscribe(l.topic(wire.KindAck), 1, func(_ mqtt.Client, m mqtt.Message) {
+		a, err := wire.DecodeAck(m.Payload())
+		if err != nil || a.Origin != l.node {
+			l.opts.Logger.Warn("Sync: bad ack refused", "err", err)
+			return
+		}
+		select {
+		case acks <- a:
+		default: // a newer ack will come; never block paho's router
+		}
+	})); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	status := wire.Status{V: wire.Version, State: "online", Birth: birth, Head: l.opts.Log.Head()}
+	if err := wait(ctx, client.Publish(l.topic(wire.KindStatus), 1, true, wire.EncodeJSON(status))); err != nil {
+		return fmt.Errorf("birth: %w", err)
+	}
+	l.setOnline(true)
+	l.opts.Logger.Info("Sync link up", "birth", birth)
+
+	l.mu.Lock()
+	sent := l.acked // resend whatever central has not acknowledged
+	l.mu.Unlock()
+	progress := time.Now()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		l.mu.Lock()
+		acked := l.acked
+		l.mu.Unlock()
+		if sent < acked {
+			sent = acked
+		}
+		// Fill the window.
+		for sent-acked < uint64(l.opts.BatchSize*l.opts.InFlight) {
+			events, err := l.opts.Log.EventsAfter(ctx, sent, l.opts.BatchSize)
+			if err != nil {
+				return err
+			}
+			if len(events) == 0 {
+				break
+			}
+			msg, err := wire.EncodeBatch(wire.Batch{Origin: l.node, Municipality: l.opts.Municipality,
+				Head: l.opts.Log.Head(), Events: events})
+			if err != nil {
+				return err
+			}
+			if err := wait(ctx, client.Publish(l.topic(wire.KindUp), 1, false, msg)); err != nil {
+				return fmt.Errorf("publish: %w", err)
+			}
+			if acked == sent {
+				progress = time.Now() // the first batch in flight starts the clock
+			}
+			sent = events[len(events)-1].Seq
+		}
+		timer.Reset(l.opts.AckTimeout)
+		changed := l.opts.Log.Changed()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-lost:
+			return fmt.Errorf("connection lost: %w", err)
+		case a := <-acks:
+			if a.Acked > acked {
+				if err := l.opts.Log.SetPeerAcked(ctx, Peer, a.Acked); err != nil {
+					return err
+				}
+				now := time.Now().UTC()
+				l.mu.Lock()
+				l.acked, l.lastSync = a.Acked, &now
+				l.mu.Unlock()
+				progress = time.Now()
+			}
+			if a.Acked > sent {
+				sent = a.Acked
+			}
+			if a.Acked <= acked && sent > acked && time.Since(progress) > time.Second {
+				// Central answered a later batch without moving: it is missing
+				// an earlier one (sent before it subscribed, or lost). Resend
+				// from the watermark rather than wait for the timeout.
+				sent, progress = acked, time.Now()
+			}
+		case <-changed:
+		case <-timer.C:
+			if sent > acked && time.Since(progress) >= l.opts.AckTimeout {
+				// Central has not confirmed what it was sent: send it again.
+				// It keeps each event once, whatever arrives twice.
+				l.opts.Logger.Info("Sync: no acknowledgement, resending", "from", acked+1, "to", sent)
+				sent, progress = acked, time.Now()
+			}
+		}
+	}
+}
+
+// nextBirth counts this node's connections, durably, so that central can
+// tell an old death from a new one.
+func (l *Link) nextBirth(ctx context.Context) (uint64, error) {
+	prev, err := l.opts.Log.PeerAcked(ctx, "birth")
+	if err != nil {
+		return 0, err
+	}
+	if err := l.opts.Log.SetPeerAcked(ctx, "birth", prev+1); err != nil {
+		return 0, err
+	}
+	return prev + 1, nil
+}
+
+// wait waits for a paho token, bounded by ctx and a ceiling.
+func wait(ctx context.Context, t mqtt.Token) error {
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(30 * time.Second):
+		return errors.New("timed out")
+	}
+}
+
+// String describes the link for logs: never the password.
+func (l *Link) String() string {
+	return "link " + l.node + " → " + l.opts.Broker + " (" + strconv.Itoa(l.opts.BatchSize) + "/batch)"
+}
