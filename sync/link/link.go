@@ -170,10 +170,10 @@ func (l *Link) session(ctx context.Context) error {
 		SetCleanSession(true). // the log is the queue; the broker need not keep one
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
-		SetConnectTimeout(10 * time.Second).
-		SetKeepAlive(30 * time.Second).
-		SetPingTimeout(10 * time.Second).
-		SetWriteTimeout(10 * time.Second).
+		SetConnectTimeout(10*time.Second).
+		SetKeepAlive(30*time.Second).
+		SetPingTimeout(10*time.Second).
+		SetWriteTimeout(10*time.Second).
 		SetOrderMatters(false).
 		SetBinaryWill(l.topic(wire.KindStatus), wire.EncodeJSON(wire.Status{V: wire.Version, State: "offline", Birth: birth}), 1, true).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
