@@ -35,11 +35,11 @@ const MinPasswordLen = 10
 
 // Errors of the users file.
 var (
-	ErrUserExists = errors.New("broker: user already exists")
-	ErrBadName    = errors.New("broker: a node user is a node id (1 to 40 of a-z, 0-9 and -, not starting with -); a central user is 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-'")
-	ErrBadRole    = errors.New("broker: role must be central or node")
-	ErrBadMunicipality   = errors.New("broker: municipality must be a 4-digit SCB code (or * for a central serving all)")
-	ErrWeakPass   = fmt.Errorf("broker: password must be %d to 1024 bytes long and at least %d characters", MinPasswordLen, MinPasswordLen)
+	ErrUserExists      = errors.New("broker: user already exists")
+	ErrBadName         = errors.New("broker: a node user is a node id (1 to 40 of a-z, 0-9 and -, not starting with -); a central user is 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-'")
+	ErrBadRole         = errors.New("broker: role must be central or node")
+	ErrBadMunicipality = errors.New("broker: municipality must be a 4-digit SCB code (or * for a central serving all)")
+	ErrWeakPassword    = fmt.Errorf("broker: password must be %d to 1024 bytes long and at least %d characters", MinPasswordLen, MinPasswordLen)
 )
 
 var (
@@ -85,7 +85,7 @@ func checkUser(name, role, municipality string) error {
 
 func checkPassword(p string) error {
 	if utf8.RuneCountInString(p) < MinPasswordLen || len(p) > 1024 {
-		return ErrWeakPass
+		return ErrWeakPassword
 	}
 	return nil
 }
