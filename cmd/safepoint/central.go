@@ -10,10 +10,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/sync/broker"
 	"github.com/safepoint-se/safepoint/sync/central"
 	"github.com/safepoint-se/safepoint/ui"
 )
@@ -27,6 +29,9 @@ type centralConfig struct {
 	ID        string `toml:"id"`
 	LogLevel  string `toml:"log_level"`
 	LogFormat string `toml:"log_format"`
+	// EmbeddedBroker runs an MQTT broker in the process on this address,
+	// with the users file DATA/broker/users, and connects central to it.
+	EmbeddedBroker string `toml:"embedded_broker"`
 	mqttConfig
 }
 
@@ -49,6 +54,7 @@ func runCentral(ctx context.Context, args []string, env func(string) string, std
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn, error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
 	mqttFlags(fs, &cfg.mqttConfig)
+	fs.StringVar(&cfg.EmbeddedBroker, "embedded-broker", cfg.EmbeddedBroker, "run an MQTT broker in-process on this `address` (users in DATA/broker/users) and use it")
 	setUsage(fs, "Run the municipality's central: receive every point's events over MQTT.")
 	err := parseLayered(fs, args, env, &configPath,
 		func() { cfg = defaultCentralConfig() },
@@ -57,8 +63,11 @@ func runCentral(ctx context.Context, args []string, env func(string) string, std
 		return err
 	}
 	var errs []error
-	if cfg.MQTT == "" {
-		errs = append(errs, errors.New("--mqtt: central needs a broker"))
+	if cfg.MQTT == "" && cfg.EmbeddedBroker == "" {
+		errs = append(errs, errors.New("--mqtt or --embedded-broker: central needs a broker"))
+	}
+	if cfg.MQTT != "" && cfg.EmbeddedBroker != "" {
+		errs = append(errs, errors.New("--mqtt and --embedded-broker: choose one"))
 	}
 	if err := cfg.mqttConfig.validate(); err != nil {
 		errs = append(errs, err)
@@ -98,7 +107,23 @@ func serveCentral(ctx context.Context, cfg centralConfig, logger *slog.Logger) e
 	if err != nil {
 		return err
 	}
-	recv, err := central.New(central.Opts{Broker: cfg.MQTT, User: cfg.MQTTUser, Password: pw, ClientID: cfg.ID,
+	brokerURL, user := cfg.MQTT, cfg.MQTTUser
+	var embedded *broker.Broker
+	if cfg.EmbeddedBroker != "" {
+		embedded, err = broker.New(broker.Opts{Addr: cfg.EmbeddedBroker,
+			UsersFile: filepath.Join(cfg.Data, "broker", "users"), Logger: logger})
+		if err != nil {
+			return err
+		}
+		// Central's own credential lives only in memory, made anew each start.
+		user, pw = cfg.ID, strings.ToLower(node.NewCode(24))
+		if err := embedded.AddCentral(user, pw); err != nil {
+			return err
+		}
+		brokerURL = "tcp://" + embedded.Addr()
+		logger.Info("Embedded MQTT broker", "addr", embedded.Addr(), "users", filepath.Join(cfg.Data, "broker", "users"))
+	}
+	recv, err := central.New(central.Opts{Broker: brokerURL, User: user, Password: pw, ClientID: cfg.ID,
 		Log: log, Logger: logger})
 	if err != nil {
 		return err
@@ -118,6 +143,9 @@ func serveCentral(ctx context.Context, cfg centralConfig, logger *slog.Logger) e
 
 	g, ctx := errgroup.WithContext(ctx)
 	serveHTTP(ctx, g, handler, logger, ln, tlsLn)
+	if embedded != nil {
+		g.Go(func() error { return embedded.Run(ctx) })
+	}
 	g.Go(func() error { return recv.Run(ctx) })
 	return g.Wait()
 }
