@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_DIR ?= .run
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test check bench cross clean
+.PHONY: help run build test soak check bench cross clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -30,12 +30,16 @@ test: ## run every test, with the race detector (installs missing peers first)
 	@scripts/peers.sh
 	$(GO) test -race -count=1 ./...
 
+soak: ## the long sync chaos run: node, central, mosquitto as processes, cut links, kill -9 (SAFEPOINT_SOAK_DURATION, default 90s)
+	@scripts/peers.sh
+	SAFEPOINT_SOAK=1 $(GO) test -race -count=1 -timeout 30m -run '^TestSyncChaos$$' -v ./cmd/safepoint
+
 check: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-bench: ## run the benchmarks, then the status page against nginx (figures go to docs/BENCHMARKS.md)
+bench: ## run the benchmarks, the status page against nginx, 1,000 live boards (figures go to docs/BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 # nginx is cmd/portalbench's reference. It runs on its own port with its own
 # configuration, so a system nginx the package may start (port 80) does not matter.
@@ -47,6 +51,8 @@ bench: ## run the benchmarks, then the status page against nginx (figures go to 
 	  echo "bench: apt-get failed, see /tmp/safepoint-apt.log"; \
 	fi
 	$(GO) run ./cmd/portalbench
+	$(GO) run ./cmd/syncbench
+	$(GO) run ./cmd/boardbench
 
 cross: ## static builds for linux/arm64 and linux/arm (GOARM=6) into dist/
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/safepoint-linux-arm64 ./cmd/safepoint

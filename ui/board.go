@@ -238,8 +238,11 @@ func (s *Server) setRoster(ctx context.Context, by string, _ *http.Request, req 
 	if err := bad(&v); err != nil {
 		return nil, err
 	}
-	if err := s.log.SetStaffContact(ctx, p.Person, contact); err != nil {
-		return nil, err
+	// An empty contact keeps the one on file: toggling duty must not erase it.
+	if contact != "" {
+		if err := s.log.SetStaffContact(ctx, p.Person, contact); err != nil {
+			return nil, err
+		}
 	}
 	return map[string]string{"person": p.Person}, s.append(ctx, node.TypeRosterChanged, p, nil)
 }

@@ -17,8 +17,10 @@ import (
 // every section of the picture with a sequence number, then a delta with
 // the next number whenever sections change. A client that sees a gap asks
 // for a snapshot again ({"type":"resync"}). All clients get the same bytes,
-// so a change costs one marshal however many boards are open. A client
-// that cannot keep up is dropped: the node never waits for a tablet.
+// so a change costs one marshal and one websocket frame however many boards
+// are open (a PreparedMessage: each board's write is one system call), and
+// a snapshot is marshalled once per seq however many boards connect. A
+// client that cannot keep up is dropped: the node never waits for a tablet.
 
 // Hub limits and timings.
 const (
@@ -45,6 +47,7 @@ type hub struct {
 	clients map[*boardClient]struct{}
 	seq     uint64
 	last    map[string]json.RawMessage
+	snap    *websocket.PreparedMessage // the snapshot at seq; nil until asked for
 	// every is how often boards get a heartbeat message and a ping;
 	// pingEvery when zero. Tests shorten it before the server serves.
 	every time.Duration
@@ -59,7 +62,7 @@ func (h *hub) pingEvery() time.Duration {
 
 type boardClient struct {
 	conn *websocket.Conn
-	send chan []byte
+	send chan *websocket.PreparedMessage
 	gone chan struct{} // closed when the client is dropped
 	once sync.Once
 }
@@ -72,8 +75,8 @@ func (c *boardClient) drop() {
 }
 
 var upgrader = websocket.Upgrader{
-	ReadBufferSize:  1024,
-	WriteBufferSize: 2048,
+	ReadBufferSize:  1024, // boards send only pongs and resyncs
+	WriteBufferSize: 2048, // pings and closes; messages are prepared frames
 	WriteBufferPool: &sync.Pool{},
 	// CheckOrigin stays nil: gorilla's default refuses a browser whose
 	// Origin is not this host.
@@ -163,12 +166,22 @@ func (h *hub) publish() []byte {
 		return nil
 	}
 	h.seq++
+	h.snap = nil
 	msg, _ := json.Marshal(boardMsg{Type: "delta", Seq: h.seq, Sections: changed})
-	h.broadcastLocked(msg)
+	h.broadcastLocked(prepare(msg))
 	return msg
 }
 
-func (h *hub) broadcastLocked(msg []byte) {
+// prepare frames a message once for every board.
+func prepare(msg []byte) *websocket.PreparedMessage {
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, msg)
+	if err != nil {
+		panic("ui: board message: " + err.Error()) // only compression fails, and it is off
+	}
+	return pm
+}
+
+func (h *hub) broadcastLocked(msg *websocket.PreparedMessage) {
 	for c := range h.clients {
 		select {
 		case c.send <- msg:
@@ -191,15 +204,14 @@ func (h *hub) run() {
 	h.publish()
 	heartbeat := time.NewTicker(h.pingEvery())
 	defer heartbeat.Stop()
+	// The power poll keeps its own deadline, so events and heartbeats do
+	// not keep pushing it back.
+	nextPoll := time.Now().Add(pollPower)
+	poll := time.NewTimer(pollPower)
+	defer poll.Stop()
 	for {
-		interval := pollPower
-		if p := h.s.powerStatus(); p != nil && p.LowPower {
-			interval = pollPowerSlow // low-power mode: slower board updates
-		}
-		poll := time.NewTimer(interval)
 		select {
 		case <-h.s.done:
-			poll.Stop()
 			h.mu.Lock()
 			for c := range h.clients {
 				delete(h.clients, c)
@@ -212,20 +224,29 @@ func (h *hub) run() {
 			h.publish()
 		case <-poll.C:
 			h.publish()
+			interval := pollPower
+			if p := h.s.powerStatus(); p != nil && p.LowPower {
+				interval = pollPowerSlow // low-power mode: slower board updates
+			}
+			nextPoll = time.Now().Add(interval)
+			poll.Reset(time.Until(nextPoll))
 		case <-heartbeat.C:
 			h.mu.Lock()
 			msg, _ := json.Marshal(boardMsg{Type: "heartbeat", Seq: h.seq})
-			h.broadcastLocked(msg)
+			h.broadcastLocked(prepare(msg))
 			h.mu.Unlock()
 		}
-		poll.Stop()
 	}
 }
 
-// snapshotLocked is the full picture at the current sequence number.
-func (h *hub) snapshotLocked() []byte {
-	msg, _ := json.Marshal(boardMsg{Type: "snapshot", Seq: h.seq, Sections: h.last})
-	return msg
+// snapshotLocked is the full picture at the current sequence number,
+// marshalled once for all the boards that connect or resync at it.
+func (h *hub) snapshotLocked() *websocket.PreparedMessage {
+	if h.snap == nil {
+		msg, _ := json.Marshal(boardMsg{Type: "snapshot", Seq: h.seq, Sections: h.last})
+		h.snap = prepare(msg)
+	}
+	return h.snap
 }
 
 // boardWS upgrades a staff session to the live board.
@@ -256,7 +277,7 @@ func (s *Server) boardWS(w http.ResponseWriter, r *http.Request) {
 		rec.status = http.StatusSwitchingProtocols // for the request log
 	}
 	conn.SetReadLimit(4096)
-	c := &boardClient{conn: conn, send: make(chan []byte, sendQueue), gone: make(chan struct{})}
+	c := &boardClient{conn: conn, send: make(chan *websocket.PreparedMessage, sendQueue), gone: make(chan struct{})}
 	h.mu.Lock()
 	select {
 	case <-s.done:
@@ -271,11 +292,17 @@ func (s *Server) boardWS(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 
 	go c.writer(h.pingEvery())
-	c.reader(h) // owns the connection until it ends
-	h.mu.Lock()
-	delete(h.clients, c)
-	h.mu.Unlock()
-	c.drop()
+	// The reader gets a goroutine of its own, and this handler returns: its
+	// goroutine's stack (grown by the session lookup) and net/http's
+	// buffers for the connection are freed, not held for as long as the
+	// board stays open.
+	go func() {
+		c.reader(h) // owns the connection until it ends
+		h.mu.Lock()
+		delete(h.clients, c)
+		h.mu.Unlock()
+		c.drop()
+	}()
 }
 
 // reader handles pongs and resync requests; it returns when the client
@@ -315,7 +342,7 @@ func (c *boardClient) writer(every time.Duration) {
 			return
 		case msg := <-c.send:
 			c.conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := c.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+			if err := c.conn.WritePreparedMessage(msg); err != nil {
 				return
 			}
 		case <-ping.C:

@@ -1,9 +1,11 @@
 package ui
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +44,78 @@ type boardView struct {
 	Notice     string
 	Error      string
 	Printed    time.Time
+
+	Now      time.Time   // the box's clock; zero when it is not trusted
+	PowerNow *boardPower // the power in the board's words
+	Chart    *powerChart // the battery's last 24 hours
+	Filter   reportFilter
+	Queue    []reportRow // the reports the filter shows, in queue order
+	Open     []reportRow // every open report, in queue order (print)
+	Help     []node.CheckIn
+	Rest     []node.CheckIn       // households: needing help, and the rest
+	Entries  []journalRow         // the journal, newest first
+	Staff    []node.RosterEntry   // the roster, on duty first
+	OnDuty   []node.RosterEntry   // those on duty (print)
+	Stock    []node.InventoryItem // the inventory, low items first (print)
+	People   []string             // roster people and roles, for assigning
+	Link     linkView
+	Labels   string // boardLabels as JSON, for board.js
+}
+
+// boardData is what the board and its printout show.
+func (s *Server) boardData(r *http.Request) boardView {
+	st := s.staffSnapshot(r)
+	v := boardView{StaffState: st, Severities: node.Severities, Labels: boardLabelsJSON,
+		PowerNow: powerView(st.Power), Filter: parseFilter(r.URL.Query())}
+	wall := s.log.Clock().Wall()
+	if st.ClockOK {
+		v.Now = wall
+	}
+	v.Active = st.View.ActiveAnnouncements(v.Now)
+	v.Link = linkOf(s.sections()["link"])
+	if s.opts.PowerHistory != nil {
+		v.Chart = chart(s.opts.PowerHistory(wall.Add(-24*time.Hour)), wall)
+		if v.Chart != nil && !st.ClockOK {
+			v.Chart.Ticks, v.Chart.Drawn = nil, "" // hours of a wrong clock mislead
+		}
+	}
+	callDown := s.callDown(st.View.Reports, v.Now)
+	v.Queue = queue(st.View.Reports, callDown, v.Filter)
+	v.Open = queue(st.View.Reports, callDown, reportFilter{})
+	v.Help, v.Rest = households(st.View.CheckIns)
+	v.Entries = journalRows(st.View.Journal)
+	v.Staff = slices.Clone(st.View.Roster)
+	slices.SortStableFunc(v.Staff, func(a, b node.RosterEntry) int {
+		if a.OnDuty != b.OnDuty {
+			if a.OnDuty {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(a.Role, b.Role), cmp.Compare(a.Person, b.Person))
+	})
+	for _, p := range v.Staff {
+		v.People = append(v.People, p.Person)
+		if p.OnDuty {
+			v.OnDuty = append(v.OnDuty, p)
+		}
+	}
+	v.Stock = slices.Clone(st.View.Inventory)
+	slices.SortStableFunc(v.Stock, func(a, b node.InventoryItem) int {
+		if a.IsLow != b.IsLow {
+			if a.IsLow {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+	for _, role := range node.StaffRoles {
+		if !slices.Contains(v.People, role) {
+			v.People = append(v.People, role)
+		}
+	}
+	return v
 }
 
 func (s *Server) board(w http.ResponseWriter, r *http.Request) {
@@ -53,13 +127,9 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderBoard(w http.ResponseWriter, r *http.Request, code int, notice, errMsg string) {
-	st := s.staffSnapshot(r)
-	var now time.Time
-	if st.ClockOK {
-		now = s.log.Clock().Wall()
-	}
-	s.render(w, code, "board.html", boardView{StaffState: st, CSRF: sessionFrom(r.Context()).CSRF,
-		Active: st.View.ActiveAnnouncements(now), Severities: node.Severities, Notice: notice, Error: errMsg})
+	v := s.boardData(r)
+	v.CSRF, v.Notice, v.Error = sessionFrom(r.Context()).CSRF, notice, errMsg
+	s.render(w, code, "board.html", v)
 }
 
 // AnnouncementRequest is the body of POST /api/staff/announcements.
@@ -294,11 +364,7 @@ func (s *Server) inventoryForm(w http.ResponseWriter, r *http.Request) {
 // boardPrint is the one-page situation report for paper: the board's
 // picture with print CSS.
 func (s *Server) boardPrint(w http.ResponseWriter, r *http.Request) {
-	st := s.staffSnapshot(r)
-	var now time.Time
-	if st.ClockOK {
-		now = s.log.Clock().Wall()
-	}
-	s.render(w, http.StatusOK, "print.html", boardView{StaffState: st, Active: st.View.ActiveAnnouncements(now),
-		Severities: node.Severities, Printed: now})
+	v := s.boardData(r)
+	v.Printed = v.Now
+	s.render(w, http.StatusOK, "print.html", v)
 }

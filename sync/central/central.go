@@ -125,9 +125,12 @@ func (r *Receiver) Run(ctx context.Context) error {
 	go r.ingestLoop(ctx)
 	backoff := time.Second
 	for {
-		err := r.session(ctx)
+		up, err := r.session(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if up {
+			backoff = time.Second // it got through: a new loss starts from short waits again
 		}
 		r.opts.Logger.Warn("Central link down", "err", err, "retryIn", backoff)
 		select {
@@ -139,7 +142,9 @@ func (r *Receiver) Run(ctx context.Context) error {
 	}
 }
 
-func (r *Receiver) session(ctx context.Context) error {
+// session runs one connection; up says whether it got as far as
+// subscribing.
+func (r *Receiver) session(ctx context.Context) (bool, error) {
 	lost := make(chan error, 1)
 	opts := mqtt.NewClientOptions().
 		AddBroker(r.opts.Broker).
@@ -160,7 +165,7 @@ func (r *Receiver) session(ctx context.Context) error {
 		})
 	c := mqtt.NewClient(opts)
 	if err := wait(ctx, c.Connect()); err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return false, fmt.Errorf("connect: %w", err)
 	}
 	defer c.Disconnect(250)
 	r.mu.Lock()
@@ -169,7 +174,7 @@ func (r *Receiver) session(ctx context.Context) error {
 	up := fmt.Sprintf("sp/v%d/+/+/%s", wire.Version, wire.KindUp)
 	status := fmt.Sprintf("sp/v%d/+/+/%s", wire.Version, wire.KindStatus)
 	if err := wait(ctx, c.SubscribeMultiple(map[string]byte{up: 1, status: 1}, r.handle)); err != nil {
-		return fmt.Errorf("subscribe: %w", err)
+		return false, fmt.Errorf("subscribe: %w", err)
 	}
 	r.mu.Lock()
 	r.online = true
@@ -182,9 +187,9 @@ func (r *Receiver) session(ctx context.Context) error {
 	}()
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return true, ctx.Err()
 	case err := <-lost:
-		return fmt.Errorf("connection lost: %w", err)
+		return true, fmt.Errorf("connection lost: %w", err)
 	}
 }
 
@@ -226,6 +231,13 @@ func (r *Receiver) handle(_ mqtt.Client, m mqtt.Message) {
 		}
 		if b.Origin != nodeID || b.Municipality != municipality {
 			r.refuse(nodeID, "wrong origin", fmt.Errorf("batch from %s/%s on %s/%s", b.Municipality, b.Origin, municipality, nodeID))
+			return
+		}
+		if b.Origin == r.opts.Log.Origin() {
+			// A node configured with central's own id: the log refuses
+			// such events, so refuse them here, before they share a
+			// transaction with other nodes' batches.
+			r.refuse(nodeID, "central's own origin", fmt.Errorf("node id %s is central's", nodeID))
 			return
 		}
 		r.in <- inbound{municipality: municipality, node: nodeID, batch: b}
@@ -282,38 +294,54 @@ func (r *Receiver) ingestLoop(ctx context.Context) {
 				break drain
 			}
 		}
-		var events []node.Event
-		for _, in := range group {
-			events = append(events, in.batch.Events...)
-		}
-		_, marks, err := r.opts.Log.Ingest(ctx, events)
-		if err != nil {
-			r.opts.Logger.Error("Storing node events failed", "err", err)
-			continue // no ack: the nodes send again
-		}
-		r.Counters.Accepted.Add(int64(len(events)))
-		now := time.Now().UTC()
-		acked := map[string]string{} // node → municipality, once each
-		r.mu.Lock()
-		for _, in := range group {
-			n := r.nodeLocked(in.node, in.municipality)
-			n.LastSeen = &now
-			n.AckedSeq = marks[in.node]
-			if in.batch.Head > n.head {
-				n.head = in.batch.Head
-			}
-			acked[in.node] = in.municipality
-		}
-		c := r.client
-		r.mu.Unlock()
-		for id, m := range acked {
-			msg := wire.EncodeJSON(wire.Ack{V: wire.Version, Origin: id, Acked: marks[id]})
-			// Retained: a node that reconnects learns its watermark at once.
-			if c != nil {
-				c.Publish(wire.Topic(m, id, wire.KindAck), 1, true, msg)
+		if err := r.store(ctx, group); err != nil && len(group) > 1 && ctx.Err() == nil {
+			// One batch that cannot be stored must not hold back the
+			// others that shared its transaction: store them one by one.
+			for _, in := range group {
+				r.store(ctx, []inbound{in})
 			}
 		}
 	}
+}
+
+// store ingests a group of batches in one transaction and, once it is on
+// disk, acknowledges each node its watermark. On error nothing is stored
+// and nothing acknowledged: the nodes send again.
+func (r *Receiver) store(ctx context.Context, group []inbound) error {
+	var events []node.Event
+	for _, in := range group {
+		events = append(events, in.batch.Events...)
+	}
+	_, marks, err := r.opts.Log.Ingest(ctx, events)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.opts.Logger.Error("Storing node events failed", "err", err, "batches", len(group))
+		}
+		return err
+	}
+	r.Counters.Accepted.Add(int64(len(events)))
+	now := time.Now().UTC()
+	acked := map[string]string{} // node → municipality, once each
+	r.mu.Lock()
+	for _, in := range group {
+		n := r.nodeLocked(in.node, in.municipality)
+		n.LastSeen = &now
+		n.AckedSeq = marks[in.node]
+		if in.batch.Head > n.head {
+			n.head = in.batch.Head
+		}
+		acked[in.node] = in.municipality
+	}
+	c := r.client
+	r.mu.Unlock()
+	for id, m := range acked {
+		msg := wire.EncodeJSON(wire.Ack{V: wire.Version, Origin: id, Acked: marks[id]})
+		// Retained: a node that reconnects learns its watermark at once.
+		if c != nil {
+			c.Publish(wire.Topic(m, id, wire.KindAck), 1, true, msg)
+		}
+	}
+	return nil
 }
 
 func wait(ctx context.Context, t mqtt.Token) error {

@@ -126,12 +126,19 @@ func (l *Link) Run(ctx context.Context) error {
 	for {
 		started := time.Now()
 		err := l.session(ctx)
-		l.setOnline(false)
+		l.mu.Lock()
+		wasUp := l.online
+		l.online = false
+		l.mu.Unlock()
 		if ctx.Err() != nil {
 			return nil
 		}
-		if time.Since(started) > time.Minute {
-			backoff = l.opts.MinBackoff // it worked for a while: start again from short waits
+		if wasUp || time.Since(started) > time.Minute {
+			// It got through (connected, subscribed, birth published): this
+			// loss is a new one, so start again from short waits. Growing
+			// the wait over sessions that worked left a flapping link
+			// waiting up to MaxBackoff after each drop.
+			backoff = l.opts.MinBackoff
 		}
 		l.opts.Logger.Info("Sync link down", "err", err, "retryIn", backoff.Round(time.Millisecond))
 		wait := backoff/2 + rand.N(backoff/2+1) // jitter: boxes that lost the link together do not return together
@@ -160,7 +167,8 @@ func (l *Link) session(ctx context.Context) error {
 		return err
 	}
 	lost := make(chan error, 1)
-	acks := make(chan wire.Ack, 16)
+	acks := make(chan ackMsg, 16)
+	death := wire.EncodeJSON(wire.Status{V: wire.Version, State: "offline", Birth: birth})
 	opts := mqtt.NewClientOptions().
 		AddBroker(l.opts.Broker).
 		SetClientID(l.node).
@@ -175,7 +183,7 @@ func (l *Link) session(ctx context.Context) error {
 		SetPingTimeout(10*time.Second).
 		SetWriteTimeout(10*time.Second).
 		SetOrderMatters(false).
-		SetBinaryWill(l.topic(wire.KindStatus), wire.EncodeJSON(wire.Status{V: wire.Version, State: "offline", Birth: birth}), 1, true).
+		SetBinaryWill(l.topic(wire.KindStatus), death, 1, true).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			select {
 			case lost <- err:
@@ -195,7 +203,7 @@ func (l *Link) session(ctx context.Context) error {
 			return
 		}
 		select {
-		case acks <- a:
+		case acks <- ackMsg{a, m.Retained()}:
 		default: // a newer ack will come; never block paho's router
 		}
 	})); err != nil {
@@ -207,11 +215,25 @@ func (l *Link) session(ctx context.Context) error {
 	}
 	l.setOnline(true)
 	l.opts.Logger.Info("Sync link up", "birth", birth)
+	defer func() {
+		if ctx.Err() != nil && client.IsConnectionOpen() {
+			// Stopping on purpose: the clean DISCONNECT that follows makes
+			// the broker discard the Last Will, so say offline ourselves,
+			// or central would show the node online for good.
+			client.Publish(l.topic(wire.KindStatus), 1, true, death).WaitTimeout(2 * time.Second)
+		}
+	}()
 
 	l.mu.Lock()
 	sent := l.acked // resend whatever central has not acknowledged
 	l.mu.Unlock()
 	progress := time.Now()
+	// gap: central acknowledged, live, a batch sent after the watermark
+	// without moving it: it lacks an earlier one. resent: the window was
+	// sent again and not acknowledged since, so acks still answering the
+	// older copies prove nothing.
+	var gap, resent bool
+	gapWait := min(time.Second, l.opts.AckTimeout)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -221,6 +243,17 @@ func (l *Link) session(ctx context.Context) error {
 		if sent < acked {
 			sent = acked
 		}
+		if sent > acked {
+			if since := time.Since(progress); since >= l.opts.AckTimeout || gap && since >= gapWait {
+				// Central has not confirmed what it was sent, or said it
+				// lacks some of it: send it again from the watermark. It
+				// keeps each event once, whatever arrives twice.
+				l.opts.Logger.Info("Sync: resending", "from", acked+1, "to", sent, "gap", gap)
+				sent, progress, gap, resent = acked, time.Now(), false, true
+			}
+		}
+		// Taken before reading the log: an append after the read closes it.
+		changed := l.opts.Log.Changed()
 		// Fill the window.
 		for sent-acked < uint64(l.opts.BatchSize*l.opts.InFlight) {
 			events, err := l.opts.Log.EventsAfter(ctx, sent, l.opts.BatchSize)
@@ -243,14 +276,22 @@ func (l *Link) session(ctx context.Context) error {
 			}
 			sent = events[len(events)-1].Seq
 		}
-		timer.Reset(l.opts.AckTimeout)
-		changed := l.opts.Log.Changed()
+		next := l.opts.AckTimeout // idle: a wake-up now and then costs nothing
+		if sent > acked {
+			next = l.opts.AckTimeout - time.Since(progress)
+			if gap {
+				next = min(next, gapWait-time.Since(progress))
+			}
+			next = max(next, time.Millisecond)
+		}
+		timer.Reset(next)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case err := <-lost:
 			return fmt.Errorf("connection lost: %w", err)
-		case a := <-acks:
+		case m := <-acks:
+			a := m.Ack
 			if a.Acked > acked {
 				if err := l.opts.Log.SetPeerAcked(ctx, Peer, a.Acked); err != nil {
 					return err
@@ -259,27 +300,31 @@ func (l *Link) session(ctx context.Context) error {
 				l.mu.Lock()
 				l.acked, l.lastSync = a.Acked, &now
 				l.mu.Unlock()
-				progress = time.Now()
+				progress, gap, resent = time.Now(), false, false
 			}
 			if a.Acked > sent {
 				sent = a.Acked
 			}
-			if a.Acked <= acked && sent > acked && time.Since(progress) > time.Second {
-				// Central answered a later batch without moving: it is missing
-				// an earlier one (sent before it subscribed, or lost). Resend
-				// from the watermark rather than wait for the timeout.
-				sent, progress = acked, time.Now()
+			if a.Acked == acked && sent > acked && !m.retained && !resent {
+				// Central answered a later batch without moving: it is
+				// missing an earlier one (sent before it subscribed, or
+				// lost). Resend from the watermark, once the batches just
+				// sent have had a moment to be answered, rather than wait
+				// for the timeout. A retained ack is only central's last
+				// word, delivered on subscribing: no sign of a gap.
+				gap = true
 			}
 		case <-changed:
 		case <-timer.C:
-			if sent > acked && time.Since(progress) >= l.opts.AckTimeout {
-				// Central has not confirmed what it was sent: send it again.
-				// It keeps each event once, whatever arrives twice.
-				l.opts.Logger.Info("Sync: no acknowledgement, resending", "from", acked+1, "to", sent)
-				sent, progress = acked, time.Now()
-			}
 		}
 	}
+}
+
+// ackMsg is an acknowledgement as it came: retained ones are delivered on
+// subscribing and answer nothing the link has just sent.
+type ackMsg struct {
+	wire.Ack
+	retained bool
 }
 
 // nextBirth counts this node's connections, durably, so that central can

@@ -182,7 +182,12 @@ type spNode struct {
 
 // startNode creates an admin account in a new data directory under dir,
 // starts the node on it and waits for /healthz.
-func startNode(dir string) (*spNode, error) {
+func startNode(dir string) (*spNode, error) { return startNodeWith(dir, nil) }
+
+// startNodeWith is startNode with a step between creating the data
+// directory and starting the node (prepare, when not nil), and more flags
+// (a later flag wins over an earlier one).
+func startNodeWith(dir string, prepare func(data string) error, flags ...string) (*spNode, error) {
 	data := filepath.Join(dir, "data")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -192,12 +197,18 @@ func startNode(dir string) (*spNode, error) {
 	if out, err := add.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("safepoint user add: %v\n%s", err, out)
 	}
+	if prepare != nil {
+		if err := prepare(data); err != nil {
+			return nil, fmt.Errorf("preparing the data directory: %w", err)
+		}
+	}
 
 	n := &spNode{data: data, log: &logBuf{ready: make(chan struct{})}, done: make(chan struct{})}
 	ready := n.log.ready
 	n.cmd = exec.Command(binPath, "node", "--data", data, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0",
 		"--log-format", "json", "--municipality", "2161", "--name", pointName, "--post-rate", "0",
 		"--power", "sim")
+	n.cmd.Args = append(n.cmd.Args, flags...)
 	n.cmd.Env = childEnv()
 	n.cmd.Stderr = n.log
 	if err := n.cmd.Start(); err != nil {
