@@ -206,7 +206,6 @@ func (h *hub) run() {
 	defer heartbeat.Stop()
 	// The power poll keeps its own deadline, so events and heartbeats do
 	// not keep pushing it back.
-	nextPoll := time.Now().Add(pollPower)
 	poll := time.NewTimer(pollPower)
 	defer poll.Stop()
 	for {
@@ -228,8 +227,7 @@ func (h *hub) run() {
 			if p := h.s.powerStatus(); p != nil && p.LowPower {
 				interval = pollPowerSlow // low-power mode: slower board updates
 			}
-			nextPoll = time.Now().Add(interval)
-			poll.Reset(time.Until(nextPoll))
+			poll.Reset(interval)
 		case <-heartbeat.C:
 			h.mu.Lock()
 			msg, _ := json.Marshal(boardMsg{Type: "heartbeat", Seq: h.seq})
