@@ -47,7 +47,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"os"
@@ -67,6 +66,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/safepoint-se/safepoint/internal/bench"
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/ui"
 )
@@ -696,8 +696,8 @@ func run(ctx context.Context, cfg config) error {
 	bySlowest := slices.Sorted(slices.Values(slowest))
 	res := result{cfg: cfg, opened: opened, snapshot: boards[0].snapshot, delta: boards[0].delta,
 		rss0: rss0, rssN: rssN, rssAfter: rssAfter, rssSettled: rssSettled, rssClosed: rssClosed, hwm: hwm, missing: missing, ended: endedEarly,
-		allP50: percentile(bySlowest, 50), allP99: percentile(bySlowest, 99), allMax: bySlowest[len(bySlowest)-1],
-		p50: percentile(all, 50), p90: percentile(all, 90), p99: percentile(all, 99), p999: percentile(all, 99.9), maxLat: percentile(all, 100),
+		allP50: bench.Percentile(bySlowest, 50), allP99: bench.Percentile(bySlowest, 99), allMax: bySlowest[len(bySlowest)-1],
+		p50: bench.Percentile(all, 50), p90: bench.Percentile(all, 90), p99: bench.Percentile(all, 99), p999: bench.Percentile(all, 99.9), maxLat: bench.Percentile(all, 100),
 		deliveries: len(all), window: window}
 	res.nodeCPU = (nodeCPU1 - nodeCPU0) / time.Duration(cfg.changes)
 	res.genCores = (genCPU1 - genCPU0).Seconds() / window.Seconds()
@@ -732,17 +732,17 @@ func (r result) print(w io.Writer) {
 	fmt.Fprintln(w, "| figure | measured | goal |")
 	fmt.Fprintln(w, "|---|---|---|")
 	fmt.Fprintf(w, "| a change reaches all %s boards (slowest board per change): p50 / p99 / max | %s / **%s** / %s | p99 < 100 ms |\n",
-		thousands(r.cfg.clients), ms(r.allP50), ms(r.allP99), ms(r.allMax))
+		thousands(r.cfg.clients), bench.Ms(r.allP50), bench.Ms(r.allP99), bench.Ms(r.allMax))
 	fmt.Fprintf(w, "| per board (%s deliveries): p50 / p90 / p99 / p99.9 / max | %s / %s / %s / %s / %s | |\n",
-		thousands(r.deliveries), ms(r.p50), ms(r.p90), ms(r.p99), ms(r.p999), ms(r.maxLat))
+		thousands(r.deliveries), bench.Ms(r.p50), bench.Ms(r.p90), bench.Ms(r.p99), bench.Ms(r.p999), bench.Ms(r.maxLat))
 	fmt.Fprintf(w, "| node VmRSS, no board open (after the login) | %.1f MiB | |\n", mib(r.rss0))
 	fmt.Fprintf(w, "| node VmRSS, %s boards open: 2 s after they opened / after the changes / peak (VmHWM) | %.1f MiB / **%.1f MiB** / %.1f MiB | ≤ 60 MB |\n",
 		thousands(r.cfg.clients), mib(r.rssN), mib(r.rssAfter), mib(r.hwm))
 	fmt.Fprintf(w, "| node VmRSS settled (garbage collected and returned): %s boards open / all closed again; per board | %.1f MiB / %.1f MiB; %.1f KiB | |\n",
 		thousands(r.cfg.clients), mib(r.rssSettled), mib(r.rssClosed), float64(r.rssSettled-r.rssClosed)/1024/float64(r.cfg.clients))
-	fmt.Fprintf(w, "| node CPU per change (all boards) | %s | |\n", ms(r.nodeCPU))
+	fmt.Fprintf(w, "| node CPU per change (all boards) | %s | |\n", bench.Ms(r.nodeCPU))
 	fmt.Fprintf(w, "| message sizes: snapshot / delta | %s / %s bytes | |\n", thousands(r.snapshot), thousands(r.delta))
-	fmt.Fprintf(w, "| %s boards opened (16 handshakes at a time) | %s | |\n", thousands(r.cfg.clients), ms(r.opened))
+	fmt.Fprintf(w, "| %s boards opened (16 handshakes at a time) | %s | |\n", thousands(r.cfg.clients), bench.Ms(r.opened))
 	fmt.Fprintf(w, "| boards dropped / deliveries missing | %d / %d | 0 / 0 |\n", r.ended, r.missing)
 	fmt.Fprintf(w, "| load generator CPU while changing | %.2f cores | |\n\n", r.genCores)
 }
@@ -818,17 +818,6 @@ func cpuTime(pid int) (time.Duration, error) {
 	}
 	return time.Duration(utime+stime) * time.Second / 100, nil // USER_HZ
 }
-
-// percentile is the nearest-rank percentile of sorted samples.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
-func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) + " ms" }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 

@@ -56,6 +56,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/safepoint-se/safepoint/internal/bench"
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/ui"
 )
@@ -201,7 +202,7 @@ func run(ctx context.Context, cfg config) error {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "portalbench: round %d %-5s %6.0f req/s  p50 %v  p99 %v  errors %d  connections %d (warm-up errors %d)  server CPU %s/request  load generator %.2f cores\n",
-				round+1, targets[t], r.rps, ms(r.p50), ms(r.p99), r.errors, r.dials, r.warmupErrors, us(r.cpuPerReq), r.genCores)
+				round+1, targets[t], r.rps, bench.Ms(r.p50), bench.Ms(r.p99), r.errors, r.dials, r.warmupErrors, us(r.cpuPerReq), r.genCores)
 			res[t] = append(res[t], r)
 		}
 	}
@@ -435,7 +436,7 @@ func startNginx(ctx context.Context, dir string, page []byte) (*nginx, error) {
 	if err := os.WriteFile(filepath.Join(dir, "www", "index.html"), page, 0o644); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := bench.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -486,17 +487,6 @@ func (n *nginx) stop() {
 		n.cmd.Process.Kill()
 		<-n.exited
 	}
-}
-
-// freePort finds a free loopback port for nginx. Another process could
-// take it before nginx binds it; then nginx fails at start and says so.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // result is one target's round.
@@ -629,7 +619,7 @@ func measure(ctx context.Context, url string, wantLen int, cfg config, pids []in
 	if genOK && genOK1 {
 		r.genCores = (gen1 - gen0).Seconds() / cfg.duration.Seconds()
 	}
-	r.p50, r.p99 = percentile(all, 50), percentile(all, 99)
+	r.p50, r.p99 = bench.Percentile(all, 50), bench.Percentile(all, 99)
 	return r, nil
 }
 
@@ -720,15 +710,6 @@ func get(tr *http.Transport, req *http.Request, buf []byte) (int, bool) {
 	return n, false
 }
 
-// percentile is the nearest-rank percentile of sorted samples.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
-	return sorted[max(i, 0)]
-}
-
 // median of a few values (the mean of the middle two for an even count).
 func median(xs []float64) float64 {
 	s := slices.Sorted(slices.Values(xs))
@@ -737,8 +718,6 @@ func median(xs []float64) float64 {
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
-
-func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) + " ms" }
 
 // us formats a CPU time per request; "–" when unknown.
 func us(d time.Duration) string {
@@ -772,8 +751,8 @@ func printTable(w io.Writer, cfg config, size int, version string, res [][]resul
 			errs += r.errors
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %s | %.2f cores |\n", names[t], thousands(pick(t, func(r result) float64 { return r.rps })),
-			ms(time.Duration(pick(t, func(r result) float64 { return float64(r.p50) }))),
-			ms(time.Duration(pick(t, func(r result) float64 { return float64(r.p99) }))), errs,
+			bench.Ms(time.Duration(pick(t, func(r result) float64 { return float64(r.p50) }))),
+			bench.Ms(time.Duration(pick(t, func(r result) float64 { return float64(r.p99) }))), errs,
 			us(time.Duration(pick(t, func(r result) float64 { return float64(r.cpuPerReq) }))),
 			pick(t, func(r result) float64 { return r.genCores }))
 	}

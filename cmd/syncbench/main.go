@@ -67,6 +67,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/safepoint-se/safepoint/internal/bench"
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/sync/central"
 	"github.com/safepoint-se/safepoint/sync/link"
@@ -366,7 +367,7 @@ func startMosquitto(ctx context.Context, dir string, nodelay bool) (*broker, err
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := bench.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -413,15 +414,6 @@ func (b *broker) stop() {
 		b.cmd.Process.Kill()
 		<-b.exited
 	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // --- Realistic reports ---
