@@ -4,10 +4,11 @@ import "strings"
 
 // Topic kinds, as in sync/wire: sp/v1/{municipality}/{node}/{kind}.
 const (
-	kindUp     = "up"
-	kindAck    = "ack"
-	kindStatus = "status"
-	kindDown   = "down"
+	kindUp      = "up"
+	kindAck     = "ack"
+	kindStatus  = "status"
+	kindDown    = "down"
+	kindDownAck = "downack"
 )
 
 // splitTopic splits a topic or filter of the scheme into its municipality,
@@ -39,7 +40,7 @@ func unshare(filter string) string {
 // mayPublish reports whether u may publish to topic (a topic name, never a
 // filter: the broker refuses wildcards in a publish before asking).
 //
-//	node N of M:  sp/v1/M/N/up, sp/v1/M/N/status
+//	node N of M:  sp/v1/M/N/up, sp/v1/M/N/status, sp/v1/M/N/downack
 //	central:      sp/v1/+/+/ack, sp/v1/+/+/down (its municipality only, unless *)
 func mayPublish(u *user, topic string) bool {
 	m, n, kind, ok := splitTopic(topic)
@@ -48,7 +49,7 @@ func mayPublish(u *user, topic string) bool {
 	}
 	switch u.role {
 	case RoleNode:
-		return m == u.municipality && n == u.name && (kind == kindUp || kind == kindStatus)
+		return m == u.municipality && n == u.name && (kind == kindUp || kind == kindStatus || kind == kindDownAck)
 	case RoleCentral:
 		return (u.municipality == AllMunicipalities || m == u.municipality) &&
 			(kind == kindAck || kind == kindDown)

@@ -29,11 +29,16 @@ const (
 // Topics. Tenant first, so that a broker ACL can pin each node to its own
 // subtree: sp/v1/{municipality}/{node}/{kind}.
 const (
-	KindUp     = "up"     // node → central: event batches
-	KindAck    = "ack"    // central → node: the acknowledged watermark, retained
-	KindStatus = "status" // node → central: birth and death, retained, the Last Will
-	KindDown   = "down"   // central → node: directives
+	KindUp      = "up"      // node → central: event batches
+	KindAck     = "ack"     // central → node: the acknowledged watermark, retained
+	KindStatus  = "status"  // node → central: birth and death, retained, the Last Will
+	KindDown    = "down"    // central → node: the node's downlink stream, batches of directives
+	KindDownAck = "downack" // node → central: the node's downlink watermark, retained
 )
+
+// Central is the origin of every event in a node's downlink stream: on the
+// node, the stream is the foreign origin "central" with its own gap-free seq.
+const Central = "central"
 
 // Topic builds a topic.
 func Topic(municipality, nodeID, kind string) string {
@@ -53,7 +58,7 @@ func ParseTopic(t string) (municipality, nodeID, kind string, ok bool) {
 		return "", "", "", false
 	}
 	switch p[4] {
-	case KindUp, KindAck, KindStatus, KindDown:
+	case KindUp, KindAck, KindStatus, KindDown, KindDownAck:
 		return p[2], p[3], p[4], true
 	}
 	return "", "", "", false
@@ -84,6 +89,9 @@ type Status struct {
 	State string `json:"state"`
 	Birth uint64 `json:"birth"`
 	Head  uint64 `json:"head,omitempty"`
+	// Down (birth only) is the node's downlink watermark: central sends the
+	// node's stream from there.
+	Down uint64 `json:"down,omitempty"`
 }
 
 // Errors of decoding.
