@@ -23,6 +23,7 @@ type AnnouncementPublished struct {
 	ValidUntil *time.Time        `json:"valid_until,omitempty"`
 	Source     string            `json:"source"`
 	By         string            `json:"by,omitempty"`
+	Directive  string            `json:"directive,omitempty"` // set by central: the directive this event carries
 }
 
 // AnnouncementWithdrawn is the payload of announcement.withdrawn.
@@ -58,9 +59,10 @@ type ReportCreated struct {
 
 // ReportStatusChanged is the payload of report.status_changed.
 type ReportStatusChanged struct {
-	ID     string `json:"id"`
-	Status string `json:"status"`
-	By     string `json:"by,omitempty"`
+	ID        string `json:"id"`
+	Status    string `json:"status"`
+	By        string `json:"by,omitempty"`
+	Directive string `json:"directive,omitempty"` // set by central: the directive this event carries
 }
 
 // ReportAssigned is the payload of report.assigned.
@@ -72,9 +74,10 @@ type ReportAssigned struct {
 
 // ReportCommented is the payload of report.commented.
 type ReportCommented struct {
-	ID   string `json:"id"`
-	Text string `json:"text"`
-	By   string `json:"by,omitempty"`
+	ID        string `json:"id"`
+	Text      string `json:"text"`
+	By        string `json:"by,omitempty"`
+	Directive string `json:"directive,omitempty"` // set by central: the directive this event carries
 }
 
 // InventoryChanged is the payload of inventory.changed: the stock of one

@@ -29,6 +29,13 @@ type State struct {
 	roster   map[string]rosterReg
 	journal  map[string]journalState
 	last     HLC
+
+	activation   Activation
+	activationAt stamp
+	contacts     []Contact // the point's contact lines: point.configured or point.contacts_changed, the later wins
+	contactsAt   stamp
+	shown        map[string]bool // directives the node has shown
+	purgedAt     stamp
 }
 
 // Receipt is what a receipt code leads to.
@@ -37,6 +44,10 @@ type Receipt struct {
 	Kind     string `json:"kind"` // "report" or "checkin"
 	ID       string `json:"id"`
 	Recorded HLC    `json:"recorded"`
+	// Origin and Seq are the event that recorded it: the receipt page asks
+	// whether central has acknowledged that seq.
+	Origin string `json:"origin"`
+	Seq    uint64 `json:"seq"`
 }
 
 type serviceReg struct {
@@ -90,6 +101,7 @@ func NewState() *State {
 		stock:    map[string]stockReg{},
 		roster:   map[string]rosterReg{},
 		journal:  map[string]journalState{},
+		shown:    map[string]bool{},
 	}
 }
 
@@ -115,6 +127,9 @@ func (s *State) apply(e Event) bool {
 		}
 		if s.pointAt.less(at) {
 			s.point, s.pointAt = p, at
+		}
+		if s.contactsAt.less(at) {
+			s.contacts, s.contactsAt = slices.Clone(p.Contacts), at
 		}
 	case TypeServiceChanged:
 		var p ServiceChanged
@@ -167,7 +182,7 @@ func (s *State) apply(e Event) bool {
 			c.created = at
 			c.c = CheckIn{ID: p.ID, Receipt: p.Receipt, Household: p.Household, Size: p.Size,
 				Status: p.Status, Need: p.Need, HasPersonal: p.Personal, Recorded: e.HLC, OccurredAt: e.OccurredAt}
-			s.receipts[p.Receipt] = Receipt{p.Receipt, "checkin", p.ID, e.HLC}
+			s.receipts[p.Receipt] = Receipt{p.Receipt, "checkin", p.ID, e.HLC, e.Origin, e.Seq}
 		}
 	case TypeReportCreated:
 		var p ReportCreated
@@ -179,7 +194,7 @@ func (s *State) apply(e Event) bool {
 			r.created = at
 			r.r.ID, r.r.Receipt, r.r.Category, r.r.Text = p.ID, p.Receipt, p.Category, p.Text
 			r.r.Place, r.r.Urgency, r.r.Recorded, r.r.OccurredAt = p.Place, p.Urgency, e.HLC, e.OccurredAt
-			s.receipts[p.Receipt] = Receipt{p.Receipt, "report", p.ID, e.HLC}
+			s.receipts[p.Receipt] = Receipt{p.Receipt, "report", p.ID, e.HLC, e.Origin, e.Seq}
 		}
 	case TypeReportStatusChanged:
 		var p ReportStatusChanged
@@ -241,6 +256,8 @@ func (s *State) apply(e Event) bool {
 		if s.powerAt.less(at) {
 			s.power, s.powerAt = p, at
 		}
+	case TypePointActivation, TypeContactsChanged, TypeDirectiveShown, TypePersonalPurged:
+		return s.applyDirective(e, at)
 	default:
 		return false
 	}
@@ -283,7 +300,10 @@ type View struct {
 	Roster []RosterEntry `json:"roster"`
 	// Journal is the stabsjournal, oldest first.
 	Journal []Journal `json:"journal"`
-	Last    HLC       `json:"last"` // greatest HLC folded in
+	// Activation is the point's activation by the municipality, nil until
+	// the first point.activation.
+	Activation *Activation `json:"activation,omitempty"`
+	Last       HLC         `json:"last"` // greatest HLC folded in
 }
 
 // PowerEvent is the last power transition and when it was recorded.
@@ -298,6 +318,11 @@ func (s *State) View() View {
 	defer s.mu.RUnlock()
 
 	v := View{Point: clonePoint(s.point), Last: s.last}
+	v.Point.Contacts = slices.Clone(s.contacts)
+	if !s.activationAt.isZero() {
+		a := s.activation
+		v.Activation = &a
+	}
 	if !s.powerAt.isZero() {
 		p := s.power
 		p.Percent, p.Runtime = cloneFloat(p.Percent), cloneFloat(p.Runtime)

@@ -34,6 +34,9 @@ type Opts struct {
 	Logger   *slog.Logger
 	// MaxBatch bounds how many incoming messages share one transaction (64).
 	MaxBatch int
+	// AckTimeout: a node that acknowledges nothing of its downlink this
+	// long while messages are in flight is sent them again (15 s).
+	AckTimeout time.Duration
 }
 
 // Node is what central knows of a node, for GET /api/nodes.
@@ -48,7 +51,7 @@ type Node struct {
 	head         uint64
 }
 
-// Counters of refused messages, exposed later as metrics.
+// Counters of stored and refused messages, exposed later as metrics.
 type Counters struct {
 	Accepted, Refused atomic.Int64
 }
@@ -58,13 +61,14 @@ type Receiver struct {
 	opts Opts
 	in   chan inbound
 
-	mu    sync.Mutex
-	nodes map[string]*Node
-	// refusedOnce keeps a refusal reason logged once per node and reason,
-	// so a hostile or broken sender cannot flood the log.
-	refusedOnce map[string]bool
-	online      bool
-	client      mqtt.Client // the session's, for publishing acks
+	mu      sync.Mutex
+	nodes   map[string]*Node
+	streams map[string]*stream // each node's downlink
+	online  bool
+	client  mqtt.Client // the session's, for publishing acks and directives
+
+	downKick chan struct{}
+	refusals wire.Refusals // logs each node's reason once
 
 	Counters Counters
 }
@@ -88,13 +92,20 @@ func New(opts Opts) (*Receiver, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	r := &Receiver{opts: opts, in: make(chan inbound, 1024), nodes: map[string]*Node{}, refusedOnce: map[string]bool{}}
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = 15 * time.Second
+	}
+	r := &Receiver{opts: opts, in: make(chan inbound, 1024), nodes: map[string]*Node{},
+		streams: map[string]*stream{}, downKick: make(chan struct{}, 1)}
 	marks, err := opts.Log.Watermarks(context.Background())
 	if err != nil {
 		return nil, err
 	}
 	for origin, held := range marks {
 		r.nodes[origin] = &Node{ID: origin, AckedSeq: held}
+	}
+	if err := r.loadStreams(context.Background()); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -123,6 +134,7 @@ func (r *Receiver) Nodes() []Node {
 // jittered backoff.
 func (r *Receiver) Run(ctx context.Context) error {
 	go r.ingestLoop(ctx)
+	go r.downLoop(ctx)
 	backoff := time.Second
 	for {
 		up, err := r.session(ctx)
@@ -173,8 +185,15 @@ func (r *Receiver) session(ctx context.Context) (bool, error) {
 	r.mu.Unlock()
 	up := fmt.Sprintf("sp/v%d/+/+/%s", wire.Version, wire.KindUp)
 	status := fmt.Sprintf("sp/v%d/+/+/%s", wire.Version, wire.KindStatus)
-	if err := wait(ctx, c.SubscribeMultiple(map[string]byte{up: 1, status: 1}, r.handle)); err != nil {
+	downack := fmt.Sprintf("sp/v%d/+/+/%s", wire.Version, wire.KindDownAck)
+	sub := c.SubscribeMultiple(map[string]byte{up: 1, status: 1, downack: 1}, r.handle)
+	if err := wait(ctx, sub); err != nil {
 		return false, fmt.Errorf("subscribe: %w", err)
+	}
+	for topic, code := range sub.(*mqtt.SubscribeToken).Result() {
+		if code >= 0x80 {
+			return false, fmt.Errorf("subscribe: the broker refused %s (code %#x): check central's broker user and ACL", topic, code)
+		}
 	}
 	r.mu.Lock()
 	r.online = true
@@ -196,14 +215,7 @@ func (r *Receiver) session(ctx context.Context) (bool, error) {
 // refuse counts a refused message and logs its reason once per sender.
 func (r *Receiver) refuse(who, reason string, err error) {
 	r.Counters.Refused.Add(1)
-	key := who + "|" + reason
-	r.mu.Lock()
-	first := !r.refusedOnce[key]
-	r.refusedOnce[key] = true
-	r.mu.Unlock()
-	if first {
-		r.opts.Logger.Warn("Sync message refused", "from", who, "reason", reason, "err", err)
-	}
+	r.refusals.Refuse(r.opts.Logger, who, reason, err)
 }
 
 // handle runs on paho's router: it checks a message and queues it; the
@@ -223,6 +235,8 @@ func (r *Receiver) handle(_ mqtt.Client, m mqtt.Message) {
 			return
 		}
 		r.noteStatus(municipality, nodeID, st)
+	case wire.KindDownAck:
+		r.handleDownAck(municipality, nodeID, m.Payload())
 	case wire.KindUp:
 		b, err := wire.DecodeBatch(m.Payload())
 		if err != nil {
@@ -240,6 +254,7 @@ func (r *Receiver) handle(_ mqtt.Client, m mqtt.Message) {
 			r.refuse(nodeID, "central's own origin", fmt.Errorf("node id %s is central's", nodeID))
 			return
 		}
+		r.register(municipality, nodeID)
 		r.in <- inbound{municipality: municipality, node: nodeID, batch: b}
 	}
 }
@@ -247,10 +262,11 @@ func (r *Receiver) handle(_ mqtt.Client, m mqtt.Message) {
 // noteStatus records a birth or a death; a death older than the latest
 // birth is an old Last Will arriving late and changes nothing.
 func (r *Receiver) noteStatus(municipality, nodeID string, st wire.Status) {
+	r.register(municipality, nodeID)
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	n := r.nodeLocked(nodeID, municipality)
 	if st.Birth < n.birth {
+		r.mu.Unlock()
 		return
 	}
 	n.birth = st.Birth
@@ -260,6 +276,8 @@ func (r *Receiver) noteStatus(municipality, nodeID string, st wire.Status) {
 	if st.Head > n.head {
 		n.head = st.Head
 	}
+	r.mu.Unlock()
+	r.noteBirthDown(nodeID, st.State == "online", st.Down)
 }
 
 func (r *Receiver) nodeLocked(id, municipality string) *Node {
@@ -320,6 +338,7 @@ func (r *Receiver) store(ctx context.Context, group []inbound) error {
 		return err
 	}
 	r.Counters.Accepted.Add(int64(len(events)))
+	r.markShown(ctx, events)
 	now := time.Now().UTC()
 	acked := map[string]string{} // node → municipality, once each
 	r.mu.Lock()
@@ -342,6 +361,13 @@ func (r *Receiver) store(ctx context.Context, group []inbound) error {
 		}
 	}
 	return nil
+}
+
+// register makes a node heard from known to the downlink.
+func (r *Receiver) register(municipality, nodeID string) {
+	if err := r.Register(context.Background(), nodeID, municipality); err != nil {
+		r.opts.Logger.Error("Registering a node failed", "node", nodeID, "err", err)
+	}
 }
 
 func wait(ctx context.Context, t mqtt.Token) error {

@@ -66,6 +66,11 @@ type Link struct {
 	online   bool
 	acked    uint64
 	lastSync *time.Time
+
+	// Refused counts messages from the broker that the link turned away
+	// (malformed, oversized, wrong version or origin, foreign topics),
+	// for metrics; each sender's reason is logged once.
+	Refused wire.Refusals
 }
 
 // New builds a link; it does no I/O until Run.
@@ -184,6 +189,11 @@ func (l *Link) session(ctx context.Context) error {
 		SetWriteTimeout(10*time.Second).
 		SetOrderMatters(false).
 		SetBinaryWill(l.topic(wire.KindStatus), death, 1, true).
+		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
+			// The link's topics have their own routes: anything else the
+			// broker sends is not ours.
+			l.Refused.Refuse(l.opts.Logger, "broker", "foreign topic", fmt.Errorf("%.80q", m.Topic()))
+		}).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			select {
 			case lost <- err:
@@ -196,20 +206,53 @@ func (l *Link) session(ctx context.Context) error {
 	}
 	defer client.Disconnect(250)
 
-	if err := wait(ctx, client.Subscribe(l.topic(wire.KindAck), 1, func(_ mqtt.Client, m mqtt.Message) {
+	sctx, endSession := context.WithCancel(ctx)
+	defer endSession()
+	downs := make(chan wire.Batch, 4)
+	onAck := func(_ mqtt.Client, m mqtt.Message) {
 		a, err := wire.DecodeAck(m.Payload())
-		if err != nil || a.Origin != l.node {
-			l.opts.Logger.Warn("Sync: bad ack refused", "err", err)
+		if err == nil && a.Origin != l.node {
+			err = fmt.Errorf("ack for %q", a.Origin)
+		}
+		if err != nil {
+			l.Refused.Refuse(l.opts.Logger, wire.Central, "ack", err)
 			return
 		}
 		select {
 		case acks <- ackMsg{a, m.Retained()}:
 		default: // a newer ack will come; never block paho's router
 		}
-	})); err != nil {
+	}
+	onDown := func(_ mqtt.Client, m mqtt.Message) {
+		b, err := l.checkDown(m)
+		if err != nil {
+			l.Refused.Refuse(l.opts.Logger, wire.Central, "down", err)
+			return
+		}
+		select {
+		case downs <- b:
+		case <-sctx.Done():
+		}
+	}
+	// Routes before subscribing: the retained ack may arrive with the
+	// SUBACK.
+	client.AddRoute(l.topic(wire.KindAck), onAck)
+	client.AddRoute(l.topic(wire.KindDown), onDown)
+	sub := client.SubscribeMultiple(map[string]byte{l.topic(wire.KindAck): 1, l.topic(wire.KindDown): 1}, nil)
+	if err := wait(ctx, sub); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
-	status := wire.Status{V: wire.Version, State: "online", Birth: birth, Head: l.opts.Log.Head()}
+	for topic, code := range sub.(*mqtt.SubscribeToken).Result() {
+		if code >= 0x80 {
+			return fmt.Errorf("subscribe: the broker refused %s (code %#x): check the node's broker user and ACL", topic, code)
+		}
+	}
+	down, err := l.downMark(ctx)
+	if err != nil {
+		return err
+	}
+	go l.downLoop(sctx, client, downs)
+	status := wire.Status{V: wire.Version, State: "online", Birth: birth, Head: l.opts.Log.Head(), Down: down}
 	if err := wait(ctx, client.Publish(l.topic(wire.KindStatus), 1, true, wire.EncodeJSON(status))); err != nil {
 		return fmt.Errorf("birth: %w", err)
 	}
@@ -293,7 +336,7 @@ func (l *Link) session(ctx context.Context) error {
 		case m := <-acks:
 			a := m.Ack
 			if a.Acked > acked {
-				if err := l.opts.Log.SetPeerAcked(ctx, Peer, a.Acked); err != nil {
+				if _, err := l.opts.Log.RecordPeerAck(ctx, Peer, a.Acked); err != nil {
 					return err
 				}
 				now := time.Now().UTC()

@@ -50,6 +50,9 @@ var (
 	nodeRE         = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
 )
 
+// ValidNode reports whether s is a valid node id.
+func ValidNode(s string) bool { return nodeRE.MatchString(s) }
+
 // ParseTopic splits a topic; ok is false for anything not of the scheme.
 func ParseTopic(t string) (municipality, nodeID, kind string, ok bool) {
 	p := strings.Split(t, "/")

@@ -1,0 +1,166 @@
+package central_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/sync/central"
+	"github.com/safepoint-se/safepoint/sync/link"
+	"github.com/safepoint-se/safepoint/sync/synctest"
+	"github.com/safepoint-se/safepoint/sync/wire"
+)
+
+// simClock is wall time that a test can move forward: every log of the
+// test (central's and the nodes') runs on it.
+type simClock struct{ offset atomic.Int64 }
+
+func (c *simClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *simClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+func openLogClock(t *testing.T, dir, origin string, c *simClock) *node.Log {
+	t.Helper()
+	l, err := node.Open(context.Background(), filepath.Join(dir, node.FileName),
+		node.Options{Origin: origin, Clock: node.NewClock(c.now)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// TestDownlinkRoundTrip: an announcement to one municipality reaches
+// exactly its nodes, each acknowledges it and shows it, and central's
+// account of the directive says so per node; a node of the municipality
+// that is offline when it is sent gets it when it comes back an hour of
+// simulated time later; a node of another municipality never sees it.
+func TestDownlinkRoundTrip(t *testing.T) {
+	mq := synctest.StartMosquitto(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	clock := &simClock{}
+	tmp := t.TempDir()
+	clog := openLogClock(t, filepath.Join(tmp, "central"), "central", clock)
+	recv := startCentral(t, ctx, mq.URL(), clog)
+
+	type tn struct {
+		id, municipality string
+		log              *node.Log
+		stop             func()
+	}
+	nodes := []*tn{{id: "byhuset-a", municipality: "2161"}, {id: "macken-b", municipality: "2161"},
+		{id: "skolan-c", municipality: "0180"}}
+	start := func(n *tn) {
+		_, n.stop = startLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: n.municipality, Log: n.log,
+			MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
+	}
+	for _, n := range nodes {
+		n.log = openLogClock(t, filepath.Join(tmp, n.id), n.id, clock)
+		start(n)
+	}
+	online := func(id string, want bool) bool {
+		for _, n := range recv.Nodes() {
+			if n.ID == id {
+				return n.Online == want
+			}
+		}
+		return false
+	}
+	if !synctest.Eventually(20*time.Second, func() bool {
+		return online("byhuset-a", true) && online("macken-b", true) && online("skolan-c", true)
+	}) {
+		t.Fatalf("central does not see all three nodes online: %+v", recv.Nodes())
+	}
+	// macken-b goes away.
+	nodes[1].stop()
+	if !synctest.Eventually(10*time.Second, func() bool { return online("macken-b", false) }) {
+		t.Fatalf("macken-b still online at central: %+v", recv.Nodes())
+	}
+
+	until := clock.now().Add(3 * time.Hour).Truncate(time.Second).UTC()
+	d, err := recv.Send(ctx, central.Draft{Kind: central.KindAnnouncement, Target: "municipality:2161", By: "kommunen",
+		Type: node.TypeAnnouncementPublished, ValidUntil: &until,
+		Payload: node.AnnouncementPublished{ID: node.NewID(), Title: map[string]string{"sv": "Vatten", "en": "Water"},
+			Body: map[string]string{"sv": "Vatten delas ut kl. 14."}, Severity: "info", ValidUntil: &until, Source: "kommunen"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := targets(d); got != "byhuset-a macken-b" {
+		t.Fatalf("targets %q, want byhuset-a macken-b", got)
+	}
+	state := func(node string) string {
+		x, ok, err := recv.Directive(ctx, d.ID)
+		if err != nil || !ok {
+			t.Fatalf("directive %s: %v %v", d.ID, ok, err)
+		}
+		for _, n := range x.Nodes {
+			if n.Node == node {
+				return n.State
+			}
+		}
+		return "absent"
+	}
+	if !synctest.Eventually(20*time.Second, func() bool { return state("byhuset-a") == "shown" }) {
+		t.Fatalf("byhuset-a: %s, want shown", state("byhuset-a"))
+	}
+	if s := state("macken-b"); s != "queued" {
+		t.Fatalf("macken-b, offline: %s, want queued", s)
+	}
+	// An hour passes; macken-b comes back.
+	clock.advance(time.Hour)
+	start(nodes[1])
+	if !synctest.Eventually(30*time.Second, func() bool { return state("macken-b") == "shown" }) {
+		t.Fatalf("macken-b after coming back: %s, want shown", state("macken-b"))
+	}
+	x, _, _ := recv.Directive(ctx, d.ID)
+	for _, n := range x.Nodes {
+		if n.Delivered == nil || n.Shown == nil || n.Delivered.Before(n.Queued) {
+			t.Errorf("%s: queued %v delivered %v shown %v", n.Node, n.Queued, n.Delivered, n.Shown)
+		}
+		if n.Node == "macken-b" && n.Delivered != nil && n.Delivered.Sub(n.Queued) < time.Hour {
+			t.Errorf("macken-b delivered %v after queued, want at least the simulated hour", n.Delivered.Sub(n.Queued))
+		}
+	}
+	for _, n := range nodes {
+		marks, err := n.log.Watermarks(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fromCentral int
+		for _, e := range events(t, &n.log.Reader) {
+			if e.Origin == wire.Central {
+				fromCentral++
+			}
+		}
+		_, has := n.log.State().Announcement(anID(t, x))
+		want := n.municipality == "2161"
+		if has != want || (marks[wire.Central] == 1) != want || (fromCentral == 1) != want || fromCentral > 1 {
+			t.Errorf("%s: has announcement %v, downlink watermark %d, %d events from central; want it: %v",
+				n.id, has, marks[wire.Central], fromCentral, want)
+		}
+	}
+}
+
+func targets(d central.Directive) string {
+	s := ""
+	for i, n := range d.Nodes {
+		if i > 0 {
+			s += " "
+		}
+		s += n.Node
+	}
+	return s
+}
+
+func anID(t *testing.T, d central.Directive) string {
+	t.Helper()
+	var p node.AnnouncementPublished
+	if err := json.Unmarshal(d.Payload, &p); err != nil || p.ID == "" {
+		t.Fatalf("payload %s: %v", d.Payload, err)
+	}
+	return p.ID
+}
