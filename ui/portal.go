@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/safepoint-se/safepoint/sync/link"
 	"maps"
 	"net"
 	"net/http"
@@ -43,8 +44,11 @@ type page struct {
 	Power    *node.PowerStatus // nil: no power source watched
 	Form     *form
 	Receipt  *receiptView
-	Status   int
-	Message  string
+	// Activation is the municipality's word on the point: activated,
+	// deactivated, or an exercise (always labelled as one).
+	Activation *node.Activation
+	Status     int
+	Message    string
 }
 
 // T translates key into the page's language.
@@ -139,6 +143,10 @@ type receiptView struct {
 	Household string
 	Status    string // a report's status: new, acknowledged, in_progress, resolved
 	Fresh     bool   // just submitted: say thank you
+	// Delivered is when central acknowledged the event ("14:05"); Pending
+	// says it has not yet, on a node that syncs.
+	Delivered string
+	Pending   bool
 }
 
 // langCookie remembers a resident's language choice.
@@ -189,6 +197,7 @@ func (s *Server) pageIn(code string, now time.Time, r *http.Request, nav, title 
 		p.Updated = now.In(stockholm).Format("15:04")
 	}
 	p.Anns = v.ActiveAnnouncements(now)
+	p.Activation = v.Activation
 	return p
 }
 
@@ -476,6 +485,17 @@ func (s *Server) receiptPage(w http.ResponseWriter, r *http.Request) {
 	// occurred_at is only set when the clock was trustworthy at the time.
 	if occurred != nil {
 		rv.Received = occurred.In(stockholm).Format("15:04")
+	}
+	if rec.Origin == s.log.Origin() && s.opts.Sync != nil {
+		at, acked, err := s.log.AckedAt(r.Context(), link.Peer, rec.Seq)
+		switch {
+		case err != nil:
+			s.logger.Error("Reading the acknowledgement failed", "err", err)
+		case acked:
+			rv.Delivered = at.In(stockholm).Format("15:04")
+		default:
+			rv.Pending = true
+		}
 	}
 	p.Receipt = rv
 	w.Header().Set("Cache-Control", "no-store")

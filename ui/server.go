@@ -45,6 +45,8 @@ type Options struct {
 	Sync func() SyncStatus
 	// Nodes lists the nodes central hears from (GET /api/nodes); nil on a node.
 	Nodes func() any
+	// Downlink sends directives to the nodes (central only; nil on a node).
+	Downlink Downlink
 	// StaffTLS, when set, keeps staff routes on HTTPS: on plain HTTP they
 	// redirect to HTTPSPort on the same host.
 	StaffTLS  bool
@@ -161,6 +163,14 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/board/clock", access: staffPage, handler: formAction(s, "clock", clockForm, s.setClock)},
 		{method: "GET", path: "/api/staff/state", access: staffAPI, handler: s.staffState},
 		{method: "GET", path: "/api/nodes", access: staffAPI, handler: s.nodes},
+		// Central: directives to the nodes (docs/API.md, "Central").
+		{method: "POST", path: "/api/announcements", access: staffAPI, handler: directive(s, s.centralAnnouncement)},
+		{method: "GET", path: "/api/announcements/{id}", access: staffAPI, handler: s.directiveStatus},
+		{method: "POST", path: "/api/activation", access: staffAPI, role: node.RoleAdmin, handler: directive(s, s.centralActivation)},
+		{method: "POST", path: "/api/contacts", access: staffAPI, handler: directive(s, s.centralContacts)},
+		{method: "POST", path: "/api/reports/{id}/status", access: staffAPI, handler: directive(s, s.centralReportStatus)},
+		{method: "POST", path: "/api/reports/{id}/comments", access: staffAPI, handler: directive(s, s.centralReportComment)},
+		{method: "GET", path: "/api/directives/{id}", access: staffAPI, handler: s.directiveStatus},
 		{method: "GET", path: "/api/staff/power/history", access: staffAPI, handler: s.powerHistory},
 		{method: "POST", path: "/api/staff/reports/{id}/status", access: staffAPI, handler: jsonAction(s, s.setReportStatus)},
 		{method: "POST", path: "/api/staff/reports/{id}/assign", access: staffAPI, handler: jsonAction(s, s.assignReport)},

@@ -132,7 +132,7 @@ func serveCentral(ctx context.Context, cfg centralConfig, logger *slog.Logger) e
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	opts := ui.Options{Log: log, Logger: logger, Nodes: func() any { return recv.Nodes() }}
+	opts := ui.Options{Log: log, Logger: logger, Nodes: func() any { return recv.Nodes() }, Downlink: recv}
 	tlsLn, err := listenStaff(cfg.StaffTLS, cfg.Data, cfg.HTTPS, &opts, logger)
 	if err != nil {
 		ln.Close()

@@ -44,6 +44,7 @@ const (
 
 // Draft is a directive to send.
 type Draft struct {
+	ID     string // the directive's id; made up when empty
 	Kind   string
 	Target string
 	By     string // the staff member's name, for the audit trail
@@ -206,7 +207,10 @@ func (r *Receiver) Send(ctx context.Context, d Draft) (Directive, error) {
 	if err != nil {
 		return Directive{}, err
 	}
-	id := node.NewID()
+	id := d.ID
+	if id == "" {
+		id = node.NewID()
+	}
 	payload, err := withDirective(d.Payload, id)
 	if err != nil {
 		return Directive{}, err
