@@ -32,6 +32,9 @@ func dsn(file string, readOnly bool) string {
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(FULL)")
+		// Deleted rows are overwritten, not left in free pages: the
+		// retention rule's purge must leave no name in the file.
+		q.Add("_pragma", "secure_delete(1)")
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + (&url.URL{Path: file}).EscapedPath() + "?" + q.Encode()

@@ -50,6 +50,13 @@ func (l *Log) PurgePersonal(ctx context.Context, days int) (int, bool, error) {
 		return 0, false, fmt.Errorf("event log: retention: %w", err)
 	}
 	n, _ := res.RowsAffected()
+	// The WAL still holds the pages as they were before (and as the
+	// check-ins wrote them): fold it into the file, which secure_delete
+	// has zeroed, and empty it. Best effort: a reader may hold it back,
+	// and the next checkpoint does it.
+	if _, err := l.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return int(n), false, fmt.Errorf("event log: retention: %w", err)
+	}
 	// A crash between the delete and the audit event leaves the rule due
 	// (no purge recorded since the deactivation): the next run deletes
 	// nothing more and records the event.

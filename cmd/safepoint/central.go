@@ -123,7 +123,11 @@ func serveCentral(ctx context.Context, cfg centralConfig, logger *slog.Logger) e
 		brokerURL = "tcp://" + embedded.Addr()
 		logger.Info("Embedded MQTT broker", "addr", embedded.Addr(), "users", filepath.Join(cfg.Data, "broker", "users"))
 	}
-	recv, err := central.New(central.Opts{Broker: brokerURL, User: user, Password: pw, ClientID: cfg.ID,
+	tlsCfg, err := cfg.mqttConfig.tlsConfig()
+	if err != nil {
+		return err
+	}
+	recv, err := central.New(central.Opts{Broker: brokerURL, User: user, Password: pw, TLS: tlsCfg, ClientID: cfg.ID,
 		Log: log, Logger: logger})
 	if err != nil {
 		return err

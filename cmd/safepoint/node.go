@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/sync/link"
+	"github.com/safepoint-se/safepoint/sync/wire"
 	"github.com/safepoint-se/safepoint/ui"
 )
 
@@ -37,6 +40,9 @@ type nodeConfig struct {
 	PostBurst    int     `toml:"post_burst"`
 	PortalHost   string  `toml:"portal_host"`
 	LangDir      string  `toml:"lang_dir"`
+	// RetentionDays: personal data is purged this many days after the
+	// municipality deactivates the point.
+	RetentionDays int `toml:"retention_days"`
 
 	// Only in the file: the point's public facts.
 	OpeningHours string         `toml:"opening_hours"`
@@ -53,12 +59,34 @@ type mqttConfig struct {
 	MQTT         string `toml:"mqtt"`
 	MQTTUser     string `toml:"mqtt_user"`
 	MQTTPassFile string `toml:"mqtt_password_file"`
+	MQTTCA       string `toml:"mqtt_ca"`
 }
 
 func mqttFlags(fs *flag.FlagSet, c *mqttConfig) {
 	fs.StringVar(&c.MQTT, "mqtt", c.MQTT, "MQTT broker `URL`: tcp://host:1883 or ssl://host:8883; empty: no sync")
 	fs.StringVar(&c.MQTTUser, "mqtt-user", c.MQTTUser, "MQTT `user`")
 	fs.StringVar(&c.MQTTPassFile, "mqtt-password-file", c.MQTTPassFile, "`file` holding the MQTT password")
+	fs.StringVar(&c.MQTTCA, "mqtt-ca", c.MQTTCA, "PEM `file` of the CA that signed the broker's certificate (ssl://); empty: the system's CAs")
+}
+
+// tlsConfig is the TLS configuration for an ssl:// broker: the system's
+// CAs, or only the one in --mqtt-ca.
+func (c mqttConfig) tlsConfig() (*tls.Config, error) {
+	if c.MQTTCA == "" {
+		return nil, nil
+	}
+	if !strings.HasPrefix(c.MQTT, "ssl://") {
+		return nil, errors.New("--mqtt-ca: only for an ssl:// broker")
+	}
+	pem, err := os.ReadFile(c.MQTTCA)
+	if err != nil {
+		return nil, fmt.Errorf("--mqtt-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--mqtt-ca %s: no PEM certificate in it", c.MQTTCA)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 func (c mqttConfig) validate() error {
@@ -93,6 +121,8 @@ func defaultNodeConfig() nodeConfig {
 		LogFormat: "text",
 		PostRate:  12,
 		PostBurst: 10,
+
+		RetentionDays: node.DefaultRetentionDays,
 	}
 }
 
@@ -124,6 +154,7 @@ func nodeFlags(cfg *nodeConfig, configPath *string, stderr io.Writer) *flag.Flag
 	fs.DurationVar(&cfg.HoldCritical, "power-hold-critical", cfg.HoldCritical, "how long on battery and low before the shutdown `command` runs")
 	fs.StringVar(&cfg.Shutdown, "shutdown-command", cfg.Shutdown, "`command` (through /bin/sh) run when power is critical; empty only logs")
 	fs.Float64Var(&cfg.BurnRate, "generator-burn", cfg.BurnRate, "generator fuel use in `litres` an hour")
+	fs.IntVar(&cfg.RetentionDays, "retention-days", cfg.RetentionDays, "purge residents' personal data this many `days` after the point is deactivated")
 	mqttFlags(fs, &cfg.mqttConfig)
 	setUsage(fs, "Run the safety point's daemon.")
 	return fs
@@ -180,6 +211,12 @@ func (c *nodeConfig) validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: text or json", c.LogFormat))
+	}
+	if c.RetentionDays < 0 || c.RetentionDays > 3650 {
+		errs = append(errs, fmt.Errorf("--retention-days %d: 0 (purge as soon as deactivated) to 3650", c.RetentionDays))
+	}
+	if c.ID == wire.Central {
+		errs = append(errs, fmt.Errorf("--id %q: reserved for central's stream to the node", c.ID))
 	}
 	return errors.Join(errs...)
 }
@@ -313,7 +350,12 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 			ln.Close()
 			return err
 		}
-		uplink, err = link.New(link.Opts{Broker: cfg.MQTT, User: cfg.MQTTUser, Password: pw,
+		tlsCfg, err := cfg.mqttConfig.tlsConfig()
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		uplink, err = link.New(link.Opts{Broker: cfg.MQTT, User: cfg.MQTTUser, Password: pw, TLS: tlsCfg,
 			Municipality: point.Municipality, Log: log, Logger: logger})
 		if err != nil {
 			ln.Close()
@@ -335,5 +377,27 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 	if uplink != nil {
 		g.Go(func() error { return uplink.Run(ctx) })
 	}
+	g.Go(func() error { retention(ctx, log, cfg.RetentionDays, time.Hour, logger); return nil })
 	return g.Wait()
+}
+
+// retention applies the retention rule at start and then every period:
+// residents' personal data goes days after the point is deactivated.
+func retention(ctx context.Context, log *node.Log, days int, period time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		if n, purged, err := log.PurgePersonal(ctx, days); err != nil {
+			if ctx.Err() == nil {
+				logger.Error("Retention: purging personal data failed", "err", err)
+			}
+		} else if purged {
+			logger.Info("Retention: personal data purged", "records", n, "days", days)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
