@@ -144,9 +144,9 @@ func newStaffClient(t testing.TB, dir, base string) *staffClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: nodePool(t, dir), MinVersion: tls.VersionTLS12}}
-	if !strings.HasPrefix(base, "https://") {
-		tr = &http.Transport{}
+	tr := &http.Transport{}
+	if strings.HasPrefix(base, "https://") {
+		tr.TLSClientConfig = &tls.Config{RootCAs: nodePool(t, dir), MinVersion: tls.VersionTLS12}
 	}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &staffClient{t: t, base: base, jar: jar, c: &http.Client{Timeout: 10 * time.Second, Jar: jar, Transport: tr}}

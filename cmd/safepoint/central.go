@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -131,6 +132,19 @@ func serveCentral(ctx context.Context, cfg centralConfig, logger *slog.Logger) e
 		Log: log, Logger: logger})
 	if err != nil {
 		return err
+	}
+	if embedded != nil {
+		// Every node with a broker account is a target for its
+		// municipality's directives, connected yet or not.
+		if users, err := broker.LoadUsers(filepath.Join(cfg.Data, "broker", "users")); err == nil {
+			for _, n := range users.Nodes() {
+				if err := recv.Register(ctx, n.Name, n.Municipality); err != nil {
+					return err
+				}
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
