@@ -15,6 +15,7 @@ import (
 type Downlink interface {
 	Send(ctx context.Context, d central.Draft) (central.Directive, error)
 	Directive(ctx context.Context, id string) (central.Directive, bool, error)
+	Directives(ctx context.Context, limit int) ([]central.Summary, error)
 }
 
 // CentralAnnouncement is the body of POST /api/announcements at central.

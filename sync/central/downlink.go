@@ -512,3 +512,41 @@ func (r *Receiver) streamEvents(ctx context.Context, id string, from, to uint64)
 	}
 	return out, rows.Err()
 }
+
+// Summary is a directive with its delivery counted over its target nodes.
+type Summary struct {
+	ID        string          `json:"id"`
+	Kind      string          `json:"kind"`
+	Target    string          `json:"target"`
+	Created   time.Time       `json:"created"`
+	By        string          `json:"by"`
+	Type      string          `json:"type"`
+	Payload   json.RawMessage `json:"payload"`
+	Nodes     int             `json:"nodes"`
+	Delivered int             `json:"delivered"`
+	Shown     int             `json:"shown"`
+}
+
+// Directives lists the latest directives, newest first, at most limit.
+func (r *Receiver) Directives(ctx context.Context, limit int) ([]Summary, error) {
+	rows, err := r.opts.Log.DB().QueryContext(ctx, `SELECT x.id, x.kind, x.target, x.created_at, x.by, x.type, x.payload,
+		COUNT(d.node), COUNT(d.delivered_at), COUNT(d.shown_at)
+		FROM directives x LEFT JOIN downlink d ON d.directive = x.id
+		GROUP BY x.id ORDER BY x.hlc DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("central: directives: %w", err)
+	}
+	defer rows.Close()
+	out := []Summary{}
+	for rows.Next() {
+		var s Summary
+		var created int64
+		var payload []byte
+		if err := rows.Scan(&s.ID, &s.Kind, &s.Target, &created, &s.By, &s.Type, &payload, &s.Nodes, &s.Delivered, &s.Shown); err != nil {
+			return nil, err
+		}
+		s.Created, s.Payload = time.UnixMilli(created).UTC(), payload
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

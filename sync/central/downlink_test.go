@@ -164,3 +164,43 @@ func anID(t *testing.T, d central.Directive) string {
 	}
 	return p.ID
 }
+
+// TestDirectivesList: the list counts each directive's targets, deliveries
+// and shows, newest first.
+func TestDirectivesList(t *testing.T) {
+	mq := synctest.StartMosquitto(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tmp := t.TempDir()
+	recv := startCentral(t, ctx, mq.URL(), openLog(t, filepath.Join(tmp, "central"), "central"))
+	for _, n := range []string{"a-1", "a-2"} {
+		if err := recv.Register(ctx, n, "2161"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nlog := openLog(t, filepath.Join(tmp, "a-1"), "a-1")
+	startLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nlog})
+	var ids []string
+	for _, state := range []string{"activated", "exercise"} {
+		d, err := recv.Send(ctx, central.Draft{Kind: central.KindActivation, Target: "all", Type: node.TypePointActivation,
+			Payload: node.PointActivation{State: state}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, d.ID)
+	}
+	var list []central.Summary
+	if !synctest.Eventually(15*time.Second, func() bool {
+		var err error
+		list, err = recv.Directives(ctx, 10)
+		return err == nil && len(list) == 2 && list[0].Shown == 1 && list[1].Shown == 1
+	}) {
+		t.Fatalf("directives %+v", list)
+	}
+	if list[0].ID != ids[1] || list[1].ID != ids[0] || list[0].Nodes != 2 || list[0].Delivered != 1 {
+		t.Fatalf("want newest first, 2 nodes, 1 delivered (a-2 never connects): %+v", list)
+	}
+	if a := nlog.State().Activation(); a == nil || a.State != "exercise" {
+		t.Fatalf("a-1's activation %+v, want exercise (the later directive)", a)
+	}
+}
