@@ -58,3 +58,17 @@ func (l *Log) AckedAt(ctx context.Context, peer string, seq uint64) (at time.Tim
 	}
 	return unixMilli(ms.Int64), true, nil
 }
+
+// Fold folds in events this log does not store itself but another table of
+// the same database does (central's directives, which live in its downlink
+// tables): the state then agrees with what the nodes fold. The caller
+// folds them again after each Open.
+func (l *Log) Fold(events ...Event) {
+	for _, e := range events {
+		l.clock.Observe(e.HLC)
+		l.state.Apply(e)
+	}
+	if len(events) > 0 {
+		l.notify()
+	}
+}

@@ -103,9 +103,28 @@ func ParseTarget(t string) (kind, value string, err error) {
 	return "", "", ErrTarget
 }
 
-// loadStreams reads every node's stream position.
+// loadStreams reads every node's stream position, and folds the
+// directives into central's state.
 func (r *Receiver) loadStreams(ctx context.Context) error {
 	db := r.opts.Log.DB()
+	drows, err := db.QueryContext(ctx, `SELECT hlc, type, created_at, payload FROM directives ORDER BY hlc`)
+	if err != nil {
+		return fmt.Errorf("central: downlink: %w", err)
+	}
+	var folded []node.Event
+	for drows.Next() {
+		var hlc, created int64
+		e := node.Event{Origin: wire.Central, Seq: 1}
+		if err := drows.Scan(&hlc, &e.Type, &created, &e.Payload); err != nil {
+			drows.Close()
+			return err
+		}
+		t := time.UnixMilli(created).UTC()
+		e.HLC, e.OccurredAt = node.HLC(hlc), &t
+		folded = append(folded, e)
+	}
+	drows.Close()
+	r.opts.Log.Fold(folded...)
 	rows, err := db.QueryContext(ctx, `SELECT n.node, n.municipality,
 		COALESCE((SELECT MAX(seq) FROM downlink d WHERE d.node = n.node), 0),
 		COALESCE((SELECT MAX(seq) FROM downlink d WHERE d.node = n.node AND delivered_at IS NOT NULL), 0)
@@ -270,6 +289,9 @@ func (r *Receiver) Send(ctx context.Context, d Draft) (Directive, error) {
 		}
 	}
 	r.mu.Unlock()
+	// Central's own picture takes the directive as the nodes will, so
+	// both sides resolve concurrent edits the same way.
+	r.opts.Log.Fold(node.Event{Origin: wire.Central, Seq: 1, HLC: hlc, Type: d.Type, OccurredAt: &now, Payload: payload})
 	r.kickDown()
 	out, _, err := r.Directive(ctx, id)
 	return out, err

@@ -204,3 +204,90 @@ func TestDirectivesList(t *testing.T) {
 		t.Fatalf("a-1's activation %+v, want exercise (the later directive)", a)
 	}
 }
+
+// TestNeedEditedOnBothSides: a need's status changed at the point and at
+// the office resolves the same way on both sides: the later edit wins, by
+// the event model's rule (HLC), whichever arrives first.
+func TestNeedEditedOnBothSides(t *testing.T) {
+	mq := synctest.StartMosquitto(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	clock := &simClock{}
+	tmp := t.TempDir()
+	clog := openLogClock(t, filepath.Join(tmp, "central"), "central", clock)
+	recv := startCentral(t, ctx, mq.URL(), clog)
+	nlog := openLogClock(t, filepath.Join(tmp, "byhuset-a"), "byhuset-a", clock)
+	report := node.ReportCreated{ID: node.NewID(), Receipt: node.NewCode(node.ReceiptLen), Category: "road", Text: "Träd över vägen", Urgency: "high"}
+	if _, err := nlog.Append(ctx, node.Draft{Type: node.TypeReportCreated, Payload: report}); err != nil {
+		t.Fatal(err)
+	}
+	_, stop := startLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nlog})
+	status := func(l *node.Log) string {
+		for _, r := range l.State().View().Reports {
+			if r.ID == report.ID {
+				return r.Status
+			}
+		}
+		return "absent"
+	}
+	if !synctest.Eventually(20*time.Second, func() bool { return status(clog) == node.ReportNew }) {
+		t.Fatalf("central never got the report: %s", status(clog))
+	}
+	stop() // the link is down while both sides edit
+	setAt := func(l *node.Log, s string) {
+		if _, err := l.Append(ctx, node.Draft{Type: node.TypeReportStatusChanged, Payload: node.ReportStatusChanged{ID: report.ID, Status: s}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send := func(s string) {
+		if _, err := recv.Send(ctx, central.Draft{Kind: central.KindReportStatus, Target: "node:byhuset-a",
+			Type: node.TypeReportStatusChanged, Payload: node.ReportStatusChanged{ID: report.ID, Status: s, By: "kommunen"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Round 1: the point edits first, the office a minute later: the office wins.
+	setAt(nlog, node.ReportInProgress)
+	clock.advance(time.Minute)
+	send(node.ReportResolved)
+	if status(clog) != node.ReportResolved || status(nlog) != node.ReportInProgress {
+		t.Fatalf("before sync: central %s, node %s", status(clog), status(nlog))
+	}
+	_, stop = startLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nlog})
+	if !synctest.Eventually(20*time.Second, func() bool {
+		return status(nlog) == node.ReportResolved && status(clog) == node.ReportResolved && nlog.Head() == mustAcked(t, nlog)
+	}) {
+		t.Fatalf("round 1: central %s, node %s; want resolved on both", status(clog), status(nlog))
+	}
+	stop()
+	// Round 2: the office first, the point later: the point wins.
+	send(node.ReportAcknowledged)
+	clock.advance(time.Minute)
+	setAt(nlog, node.ReportInProgress)
+	startLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nlog})
+	if !synctest.Eventually(20*time.Second, func() bool {
+		return status(nlog) == node.ReportInProgress && status(clog) == node.ReportInProgress && nlog.Head() == mustAcked(t, nlog)
+	}) {
+		t.Fatalf("round 2: central %s, node %s; want in_progress on both", status(clog), status(nlog))
+	}
+	// And central's picture survives its restart (directives folded again).
+	if _, err := recv.Send(ctx, central.Draft{ID: "ann-restart", Kind: central.KindAnnouncement, Target: "all", Type: node.TypeAnnouncementPublished,
+		Payload: node.AnnouncementPublished{ID: "ann-restart", Title: map[string]string{"sv": "Kvar"}, Severity: "info"}}); err != nil {
+		t.Fatal(err)
+	}
+	clog.Close()
+	clog2 := openLogClock(t, filepath.Join(tmp, "central"), "central", clock)
+	if _, err := central.New(central.Opts{Broker: mq.URL(), Log: clog2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := clog2.State().Announcement("ann-restart"); status(clog2) != node.ReportInProgress || !ok {
+		t.Fatalf("after central's restart: report %s, announcement there: %v", status(clog2), ok)
+	}
+}
+
+func mustAcked(t *testing.T, l *node.Log) uint64 {
+	acked, err := l.PeerAcked(context.Background(), link.Peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acked
+}
