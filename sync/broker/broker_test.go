@@ -232,7 +232,13 @@ func TestNodePublishReachesCentral(t *testing.T) {
 		t.Errorf("node got %v", m)
 	}
 	publish(t, c, "sp/v1/2161/a/down", 1, false, "directive")
-	if m := next(t, acks); m != (msg{"sp/v1/2161/a/down", "directive"}) {
+	m := next(t, acks)
+	for m == (msg{"sp/v1/2161/a/ack", "acked-1"}) {
+		// QoS 1 is at least once: mochi may send the retained ack again
+		// when the subscription lands while it forwards it live.
+		m = next(t, acks)
+	}
+	if m != (msg{"sp/v1/2161/a/down", "directive"}) {
 		t.Errorf("node got %v", m)
 	}
 }
