@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_DIR ?= .run
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test soak check bench cross clean
+.PHONY: help run run-node build test soak check bench cross clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -15,7 +15,10 @@ help: ## list the targets
 build: ## build bin/safepoint for this machine
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/safepoint ./cmd/safepoint
 
-run: build ## run a node on embedded defaults (data in .run/node, http://127.0.0.1:8080)
+run: build ## the demo: central, broker and 3 nodes through a simulated storm (data in .run/demo; Ctrl-C stops)
+	bin/safepoint demo --dir $(RUN_DIR)/demo
+
+run-node: build ## run one node on embedded defaults (data in .run/node, http://127.0.0.1:8080)
 	@mkdir -p $(RUN_DIR)
 	@if [ ! -s $(RUN_DIR)/demo-password ]; then \
 	  pw=$$(head -c 15 /dev/urandom | base64 | tr -d '/+='); \

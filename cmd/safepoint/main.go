@@ -28,6 +28,7 @@ func commands() []command {
 	return []command{
 		{"node", "run the safety point's daemon", runNode},
 		{"central", "run the municipality's central, which receives every point's events", runCentral},
+		{"demo", "run a central, its broker and several nodes through a simulated storm (make run)", runDemo},
 		{"broker-config", "add a node or a central to the MQTT broker's users and ACL", runBrokerConfig},
 		{"user", "manage staff accounts: add, list, disable, enable, passwd", runUser},
 		{"dump", "print every event of a log as JSON lines", runDump},
