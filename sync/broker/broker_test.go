@@ -29,7 +29,7 @@ import (
 )
 
 const (
-	wait        = 5 * time.Second // any single network step
+	wait        = 20 * time.Second // any single network step: argon2id under -race on a loaded 2-core box takes seconds
 	centralPass = "central-secret-0123"
 )
 
