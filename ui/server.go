@@ -171,6 +171,11 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/api/reports/{id}/status", access: staffAPI, handler: directive(s, s.centralReportStatus)},
 		{method: "POST", path: "/api/reports/{id}/comments", access: staffAPI, handler: directive(s, s.centralReportComment)},
 		{method: "GET", path: "/api/directives/{id}", access: staffAPI, handler: s.directiveStatus},
+		// Central's staff page, forms without JavaScript (ui/central_page.go).
+		{method: "GET", path: "/central", access: staffPage, handler: s.centralPage},
+		{method: "POST", path: "/central/announcements", access: staffPage, handler: s.centralAnnounceForm},
+		{method: "POST", path: "/central/activation", access: staffPage, role: node.RoleAdmin, handler: s.centralActivationForm},
+		{method: "GET", path: "/central/directives/{id}", access: staffPage, handler: s.centralDirectivePage},
 		{method: "GET", path: "/api/staff/power/history", access: staffAPI, handler: s.powerHistory},
 		{method: "POST", path: "/api/staff/reports/{id}/status", access: staffAPI, handler: jsonAction(s, s.setReportStatus)},
 		{method: "POST", path: "/api/staff/reports/{id}/assign", access: staffAPI, handler: jsonAction(s, s.assignReport)},
