@@ -119,6 +119,12 @@ func (s *Server) boardData(r *http.Request) boardView {
 }
 
 func (s *Server) board(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Downlink != nil {
+		// Central has no point of its own: its staff page is /central
+		// (where a login lands by default).
+		http.Redirect(w, r, "/central", http.StatusSeeOther)
+		return
+	}
 	notice := ""
 	if r.URL.Query().Get("published") == "1" {
 		notice = "Meddelandet är publicerat. / The announcement is published."
