@@ -52,6 +52,12 @@ func ParseHLC(s string) (HLC, error) {
 	if err != nil {
 		return 0, fmt.Errorf("hlc %q: %w", s, err)
 	}
+	// String writes UTC years 1970 to 9999 only: anything else would not
+	// parse again once written (a +23:59 offset on 9999-12-31 is year
+	// 10000 in UTC) or would not fit the wall bits.
+	if u := t.UTC(); u.Year() > 9999 || u.Before(time.Unix(0, 0)) {
+		return 0, fmt.Errorf("hlc %q: outside 1970 to 9999 UTC", s)
+	}
 	n, err := strconv.ParseUint(logical, 10, 16)
 	if err != nil {
 		return 0, fmt.Errorf("hlc %q: logical part: %w", s, err)

@@ -32,7 +32,8 @@ func TestHLCStringRoundTrip(t *testing.T) {
 			t.Errorf("ParseHLC(%q) = %v, %v; want %v", s, uint64(got), err, uint64(h))
 		}
 	}
-	for _, bad := range []string{"", "2026-11-24T05:44:00Z", "x/1", "2026-11-24T05:44:00Z/70000", "2026-11-24T05:44:00Z/-1"} {
+	for _, bad := range []string{"", "2026-11-24T05:44:00Z", "x/1", "2026-11-24T05:44:00Z/70000", "2026-11-24T05:44:00Z/-1",
+		"9999-12-31T23:59:59.999-23:59/0", "1969-12-31T23:59:59.999Z/0"} {
 		if _, err := ParseHLC(bad); err == nil {
 			t.Errorf("ParseHLC(%q) succeeded", bad)
 		}

@@ -141,6 +141,9 @@ func DecodeBatch(p []byte) (Batch, error) {
 		return Batch{}, fmt.Errorf("%w: unknown format tag", ErrFormat)
 	}
 	js, err := decoder.DecodeAll(p[1:], nil)
+	if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		return Batch{}, fmt.Errorf("%w: over %d bytes decompressed", ErrTooLarge, MaxDecompressed)
+	}
 	if err != nil {
 		return Batch{}, fmt.Errorf("%w: %v", ErrFormat, err)
 	}
@@ -220,6 +223,9 @@ func decodeSmall(p []byte, v any) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: trailing data", ErrFormat)
 	}
 	return nil
 }

@@ -90,11 +90,9 @@ func TestDecodeBatchRefusals(t *testing.T) {
 	oversized[0] = tagZstdJSON
 	msg := mustEncode(good)
 	tooMany := seedBatch(MaxEvents + 1)
-	// "A batch over 8 MiB once decompressed" is refused, but as ErrFormat
-	// today: the zstd decoder stops at MaxDecompressed with its own error,
-	// which DecodeBatch wraps as malformed, so its ErrTooLarge check after
-	// decompressing never fires.
-	bombErr := []error{ErrTooLarge, ErrFormat}
+	// "A batch over 8 MiB once decompressed" is refused as too large,
+	// whether the zstd decoder stops it (its size limit) or the check after.
+	bombErr := []error{ErrTooLarge}
 
 	for _, c := range []struct {
 		name string
@@ -240,6 +238,8 @@ func TestDecodeSmallRefusals(t *testing.T) {
 		{"ack negative", false, []byte(`{"v":1,"origin":"byhuset-a","acked":-3}`), ErrFormat},
 		{"ack truncated", false, []byte(ack[:20]), ErrFormat},
 		{"ack empty", false, nil, ErrFormat},
+		{"ack with trailing data", false, []byte(ack + ` {}`), ErrFormat},
+		{"status with trailing data", true, []byte(st + `x`), ErrFormat},
 		{"status online", true, []byte(st), nil},
 		{"status offline", true, []byte(`{"v":1,"state":"offline","birth":2}`), nil},
 		{"status of 4096 bytes", true, pad(st, 4096), nil},
