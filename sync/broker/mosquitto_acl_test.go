@@ -77,8 +77,10 @@ func TestMosquittoACL(t *testing.T) {
 
 	late := synctest.Cred{Name: "skola-late", Password: "password of late 1"}
 	if c, err := tg.ConnectAs(late, "", nil); err == nil || !synctest.IsRefusal(err) {
+		if c != nil {
+			c.Disconnect(0)
+		}
 		t.Fatalf("a user not yet added: %v", err)
-		c.Disconnect(0)
 	}
 	if err := f.Add(late.Name, broker.RoleNode, "2161", late.Password, false); err != nil {
 		t.Fatal(err)
