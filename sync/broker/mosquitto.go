@@ -189,7 +189,7 @@ func (f MosquittoFiles) Add(name, role, municipality, password string, replace b
 		}
 		aclLines = append(aclLines, blockLines...)
 	}
-	if err := writePreserving(f.ACL, joinLines(aclLines)); err != nil {
+	if err := writeAtomic(f.ACL, joinLines(aclLines), 0o755); err != nil {
 		return err
 	}
 
@@ -200,7 +200,7 @@ func (f MosquittoFiles) Add(name, role, municipality, password string, replace b
 	} else {
 		pwLines = append(pwLines, line)
 	}
-	return writePreserving(f.Passwd, joinLines(pwLines))
+	return writeAtomic(f.Passwd, joinLines(pwLines), 0o755)
 }
 
 const mosquittoACLHeader = `# Mosquitto ACL for Safepoint (docs/BROKER.md). Users are added with
@@ -286,9 +286,11 @@ func findACLUser(data []byte, name string) (lines []string, start, end int, err 
 	return lines, start, end, nil
 }
 
-// writePreserving replaces path atomically with data. An existing file keeps
-// its mode, owner and group; a new one gets mode 0600.
-func writePreserving(path string, data []byte) (err error) {
+// writeAtomic replaces path atomically (a temporary file synced and renamed
+// over it, then the directory synced) with data. An existing file keeps
+// its mode, owner and group; a new one gets mode 0600, and a missing
+// directory is made with dirMode.
+func writeAtomic(path string, data []byte, dirMode fs.FileMode) (err error) {
 	mode := fs.FileMode(0o600)
 	uid, gid := -1, -1
 	if fi, err := os.Stat(path); err == nil {
@@ -300,7 +302,7 @@ func writePreserving(path string, data []byte) (err error) {
 		return fmt.Errorf("broker: %w", err)
 	}
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -242,45 +241,7 @@ func (u *Users) Save(path string) error {
 		}
 		b.WriteByte('\n')
 	}
-	return writeAtomic(path, b.Bytes())
-}
-
-func writeAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("broker: save users: %w", err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("broker: save users: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("broker: save users: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("broker: save users: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("broker: save users: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("broker: save users: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("broker: save users: %w", err)
-	}
-	// The rename is durable only once the directory is synced.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return writeAtomic(path, b.Bytes(), 0o700)
 }
 
 // WriteNodeEntry sets a node's password in the users file at path, adding
