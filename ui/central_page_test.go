@@ -28,35 +28,11 @@ type centralEnv struct {
 	srv  *httptest.Server
 }
 
-func openOriginLog(t *testing.T, dir, origin string) *node.Log {
-	t.Helper()
-	l, err := node.Open(context.Background(), filepath.Join(dir, node.FileName), node.Options{Origin: origin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
-
 func newCentralEnv(t *testing.T, ctx context.Context) *centralEnv {
 	t.Helper()
 	mq := synctest.StartMosquitto(t)
-	clog := openOriginLog(t, filepath.Join(t.TempDir(), "central"), "central")
-	recv, err := central.New(central.Opts{Broker: mq.URL(), Log: clog, Logger: synctest.Logger(t, "central")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { recv.Run(ctx); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("central did not stop within 10 s")
-		}
-	})
+	clog := synctest.OpenLog(t, filepath.Join(t.TempDir(), "central"), "central", nil)
+	recv := synctest.RunCentral(t, ctx, central.Opts{Broker: mq.URL(), Log: clog})
 	srv := httptest.NewServer(New(Options{Log: clog, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Nodes: func() any { return recv.Nodes() }, Downlink: recv}))
 	t.Cleanup(srv.Close)
@@ -66,23 +42,9 @@ func newCentralEnv(t *testing.T, ctx context.Context) *centralEnv {
 // startNodeLink runs a node's link to the env's broker until the test ends.
 func (e *centralEnv) startNodeLink(t *testing.T, ctx context.Context, id, municipality string) *node.Log {
 	t.Helper()
-	l := openOriginLog(t, filepath.Join(t.TempDir(), id), id)
-	lk, err := link.New(link.Opts{Broker: e.mq.URL(), Municipality: municipality, Log: l,
-		MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, Logger: synctest.Logger(t, "link "+id)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { lk.Run(ctx); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("link %s did not stop within 10 s", id)
-		}
-	})
+	l := synctest.OpenLog(t, filepath.Join(t.TempDir(), id), id, nil)
+	synctest.RunLink(t, ctx, link.Opts{Broker: e.mq.URL(), Municipality: municipality, Log: l,
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
 	return l
 }
 

@@ -23,14 +23,7 @@ func (c *simClock) now() time.Time          { return time.Now().Add(time.Duratio
 func (c *simClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 func openLogClock(t *testing.T, dir, origin string, c *simClock) *node.Log {
-	t.Helper()
-	l, err := node.Open(context.Background(), filepath.Join(dir, node.FileName),
-		node.Options{Origin: origin, Clock: node.NewClock(c.now)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
+	return synctest.OpenLog(t, dir, origin, node.NewClock(c.now))
 }
 
 // TestDownlinkRoundTrip: an announcement to one municipality reaches

@@ -23,62 +23,17 @@ import (
 )
 
 func openLog(t *testing.T, dir, origin string) *node.Log {
-	t.Helper()
-	l, err := node.Open(context.Background(), filepath.Join(dir, node.FileName), node.Options{Origin: origin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
+	return synctest.OpenLog(t, dir, origin, nil)
 }
 
 // startCentral runs a receiver on log until the test ends.
 func startCentral(t *testing.T, ctx context.Context, broker string, log *node.Log) *central.Receiver {
-	t.Helper()
-	r, err := central.New(central.Opts{Broker: broker, Log: log, Logger: synctest.Logger(t, "central")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { r.Run(ctx); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("central did not stop within 10 s")
-		}
-	})
-	return r
+	return synctest.RunCentral(t, ctx, central.Opts{Broker: broker, Log: log})
 }
 
 // startLink runs a node's link until the test ends (or stop is called).
-func startLink(t *testing.T, ctx context.Context, opts link.Opts) (l *link.Link, stop func()) {
-	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = synctest.Logger(t, "link "+opts.Log.Origin())
-	}
-	l, err := link.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { l.Run(ctx); close(done) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Errorf("link %s did not stop within 10 s", opts.Log.Origin())
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return l, stop
+func startLink(t *testing.T, ctx context.Context, opts link.Opts) (*link.Link, func()) {
+	return synctest.RunLink(t, ctx, opts)
 }
 
 func events(t *testing.T, r *node.Reader) []node.Event {

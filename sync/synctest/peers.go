@@ -1,0 +1,74 @@
+package synctest
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/sync/central"
+	"github.com/safepoint-se/safepoint/sync/link"
+)
+
+// OpenLog opens an event log of origin in dir (on clock, or the system's
+// when nil), closed when the test ends.
+func OpenLog(t testing.TB, dir, origin string, clock *node.Clock) *node.Log {
+	t.Helper()
+	l, err := node.Open(context.Background(), filepath.Join(dir, node.FileName), node.Options{Origin: origin, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// RunCentral runs a central receiver until the test ends; its log goes to
+// the test's output if the test fails.
+func RunCentral(t testing.TB, ctx context.Context, opts central.Opts) *central.Receiver {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = Logger(t, "central")
+	}
+	r, err := central.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runUntil(t, ctx, "central", func(ctx context.Context) { r.Run(ctx) })
+	t.Cleanup(stop)
+	return r
+}
+
+// RunLink runs a node's link until the test ends or stop is called.
+func RunLink(t testing.TB, ctx context.Context, opts link.Opts) (l *link.Link, stop func()) {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = Logger(t, "link "+opts.Log.Origin())
+	}
+	l, err := link.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop = runUntil(t, ctx, "link "+opts.Log.Origin(), func(ctx context.Context) { l.Run(ctx) })
+	t.Cleanup(stop)
+	return l, stop
+}
+
+// runUntil runs fn in a goroutine; stop cancels it and waits up to 10 s.
+func runUntil(t testing.TB, ctx context.Context, name string, fn func(context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { fn(ctx); close(done) }()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Errorf("%s did not stop within 10 s", name)
+			}
+		})
+	}
+}
