@@ -4,17 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -25,7 +19,9 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	pahopackets "github.com/eclipse/paho.mqtt.golang/packets"
+
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/safepoint-se/safepoint/sync/synctest"
 )
 
 const (
@@ -690,30 +686,10 @@ func ExampleWriteNodeEntry() {
 }
 
 func TestTLS(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "central"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pki := synctest.NewPKI(t, t.TempDir())
 	b, err := New(Opts{
 		Addr:      "127.0.0.1:0",
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12},
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{pki.Server}, MinVersion: tls.VersionTLS12},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -736,11 +712,9 @@ func TestTLS(t *testing.T) {
 		t.Error("plain MQTT connected to the TLS port")
 	}
 
-	roots := x509.NewCertPool()
-	roots.AddCert(cert)
 	opts := paho.NewClientOptions().
 		AddBroker("tls://" + b.Addr()).
-		SetTLSConfig(&tls.Config{RootCAs: roots}).
+		SetTLSConfig(&tls.Config{RootCAs: pki.Pool}).
 		SetClientID("central").SetUsername("central").SetPassword(centralPass).
 		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(wait)
 	c := paho.NewClient(opts)

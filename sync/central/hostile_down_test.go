@@ -1,13 +1,11 @@
 package central_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,19 +15,6 @@ import (
 	"github.com/safepoint-se/safepoint/sync/synctest"
 	"github.com/safepoint-se/safepoint/sync/wire"
 )
-
-// lockedBuffer is a log sink the test can read while the link writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // TestHostileDownlink: on a broker without an ACL, anyone publishes to a
 // node's down and ack topics and to central's downack topics. The node
@@ -48,7 +33,7 @@ func TestHostileDownlink(t *testing.T) {
 	clog := openLog(t, filepath.Join(tmp, "central"), "central")
 	recv := startCentral(t, ctx, mq.URL(), clog)
 	nlog := openLog(t, filepath.Join(tmp, "byhuset-a"), "byhuset-a")
-	logs := &lockedBuffer{}
+	logs := &synctest.Buffer{}
 	lk, _ := startLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nlog,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if !synctest.Eventually(20*time.Second, func() bool { return lk.Status().Online && len(recv.Nodes()) == 1 }) {
