@@ -393,6 +393,8 @@ type SyncStatus struct {
 	Online     bool       `json:"online"`
 	LastSync   *time.Time `json:"last_sync"`
 	Backlog    uint64     `json:"backlog"`
+	// Problem, when set, says why the link has stopped: staff must act.
+	Problem string `json:"problem,omitempty"`
 }
 
 func (s *Server) syncStatus() SyncStatus {

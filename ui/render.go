@@ -520,6 +520,7 @@ type linkView struct {
 	Online     bool       `json:"online"`
 	LastSync   *time.Time `json:"last_sync"`
 	Backlog    *int       `json:"backlog"`
+	Problem    string     `json:"problem"`
 }
 
 // linkOf reads the link section, whatever type carries it.

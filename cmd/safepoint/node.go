@@ -363,7 +363,7 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 		}
 		opts.Sync = func() ui.SyncStatus {
 			st := uplink.Status()
-			return ui.SyncStatus{Configured: true, Online: st.Online, LastSync: st.LastSync, Backlog: st.Backlog}
+			return ui.SyncStatus{Configured: true, Online: st.Online, LastSync: st.LastSync, Backlog: st.Backlog, Problem: st.Problem}
 		}
 	}
 	handler := ui.New(opts)

@@ -28,6 +28,10 @@ import (
 // Peer is the name under which central's acknowledgement is kept.
 const Peer = "central"
 
+// conflictRow (in peer_acks) records central acknowledging more than the
+// log holds: see ErrAheadOfLog.
+const conflictRow = "conflict"
+
 // Opts configure a Link. Zero fields mean defaults.
 type Opts struct {
 	Broker       string // tcp://host:1883 or ssl://host:8883
@@ -55,7 +59,16 @@ type Status struct {
 	LastSync   *time.Time `json:"last_sync"` // when central last acknowledged
 	Acked      uint64     `json:"acked"`
 	Backlog    uint64     `json:"backlog"` // own events central does not hold yet
+	// Problem, when set, is why the link does not send: staff must act.
+	Problem string `json:"problem,omitempty"`
 }
+
+// ErrAheadOfLog: central acknowledges events of this node's id that its
+// log does not have. The data directory was replaced (a restore, a new SD
+// card) but the id kept: central would take the node's new events for
+// ones it holds and drop them, so the link stops until the node gets a
+// new id.
+var ErrAheadOfLog = errors.New("central holds more events of this node id than its log: the data directory was replaced; give the node a new --id")
 
 // Link sends the node's events to central.
 type Link struct {
@@ -66,6 +79,7 @@ type Link struct {
 	online   bool
 	acked    uint64
 	lastSync *time.Time
+	problem  string
 
 	// Refused counts messages from the broker that the link turned away
 	// (malformed, oversized, wrong version or origin, foreign topics),
@@ -106,14 +120,20 @@ func New(opts Opts) (*Link, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Link{opts: opts, node: opts.Log.Origin(), acked: acked}, nil
+	l := &Link{opts: opts, node: opts.Log.Origin(), acked: acked}
+	if c, err := opts.Log.PeerAcked(context.Background(), conflictRow); err != nil {
+		return nil, err
+	} else if c > 0 {
+		l.problem = ErrAheadOfLog.Error()
+	}
+	return l, nil
 }
 
 // Status reports the link's state.
 func (l *Link) Status() Status {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	st := Status{Configured: true, Online: l.online, Acked: l.acked}
+	st := Status{Configured: true, Online: l.online, Acked: l.acked, Problem: l.problem}
 	if l.lastSync != nil {
 		t := *l.lastSync
 		st.LastSync = &t
@@ -129,6 +149,14 @@ func (l *Link) Status() Status {
 func (l *Link) Run(ctx context.Context) error {
 	backoff := l.opts.MinBackoff
 	for {
+		l.mu.Lock()
+		problem := l.problem
+		l.mu.Unlock()
+		if problem != "" {
+			l.opts.Logger.Error("Sync stopped", "err", ErrAheadOfLog)
+			<-ctx.Done() // staff see why on the board; the node runs on
+			return nil
+		}
 		started := time.Now()
 		err := l.session(ctx)
 		l.mu.Lock()
@@ -137,6 +165,9 @@ func (l *Link) Run(ctx context.Context) error {
 		l.mu.Unlock()
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, ErrAheadOfLog) {
+			continue
 		}
 		if wasUp || time.Since(started) > time.Minute {
 			// It got through (connected, subscribed, birth published): this
@@ -335,6 +366,19 @@ func (l *Link) session(ctx context.Context) error {
 			return fmt.Errorf("connection lost: %w", err)
 		case m := <-acks:
 			a := m.Ack
+			if head := l.opts.Log.Head(); a.Acked > head {
+				// Kept: once the log falls behind central's word, catching
+				// up by appending would only make central drop the seqs
+				// it thinks it has. The stop lasts for this data directory.
+				if err := l.opts.Log.SetPeerAcked(ctx, conflictRow, a.Acked); err != nil {
+					return err
+				}
+				l.opts.Logger.Error("Sync stopped", "err", ErrAheadOfLog, "acked", a.Acked, "head", head)
+				l.mu.Lock()
+				l.problem = ErrAheadOfLog.Error()
+				l.mu.Unlock()
+				return ErrAheadOfLog
+			}
 			if a.Acked > acked {
 				if _, err := l.opts.Log.RecordPeerAck(ctx, Peer, a.Acked); err != nil {
 					return err

@@ -503,3 +503,66 @@ func TestCleanStopSaysOffline(t *testing.T) {
 		t.Errorf("a central started after the clean stop sees %+v (known %v), want offline", n, ok)
 	}
 }
+
+// TestReplacedDataDirectory: a node whose data directory was replaced (a
+// restore, a new SD card) but which kept its id gets central's retained
+// acknowledgement of more events than its new log holds. Sending would
+// make central drop its new events as ones it already has, so the link
+// stops, says why in its status, keeps the stop across a restart, and
+// central gets none of the colliding events.
+func TestReplacedDataDirectory(t *testing.T) {
+	mq := synctest.StartMosquitto(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	clog := synctest.OpenLog(t, t.TempDir(), "central", nil)
+	synctest.RunCentral(t, ctx, central.Opts{Broker: mq.URL(), Log: clog})
+	first := openLog(t, "byhuset-a")
+	appendN(t, first, 5)
+	lk, stop := synctest.RunLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: first})
+	if !synctest.Eventually(20*time.Second, func() bool { return lk.Status().Acked == 5 }) {
+		t.Fatalf("first log: acked %d, want 5", lk.Status().Acked)
+	}
+	stop()
+
+	dir := t.TempDir()
+	open := func() *node.Log {
+		l, err := node.Open(context.Background(), filepath.Join(dir, node.FileName), node.Options{Origin: "byhuset-a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	second := open()
+	appendN(t, second, 2)
+	lk, stop = synctest.RunLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: second,
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	if !synctest.Eventually(20*time.Second, func() bool { return lk.Status().Problem != "" }) {
+		t.Fatalf("the link does not report the replaced directory: %+v", lk.Status())
+	}
+	// The log goes on (residents still report), past central's watermark.
+	appendN(t, second, 6)
+	time.Sleep(time.Second)
+	if st := lk.Status(); st.Acked != 0 || st.Online {
+		t.Fatalf("after the stop: %+v, want nothing acknowledged and offline", st)
+	}
+	stop()
+	second.Close()
+	second = open()
+	defer second.Close()
+	lk, _ = synctest.RunLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: second})
+	time.Sleep(time.Second)
+	if st := lk.Status(); st.Problem == "" || st.Online || st.Acked != 0 {
+		t.Fatalf("after a restart: %+v, want still stopped", st)
+	}
+	// Central holds exactly the first log's five events.
+	var n int
+	clog.Events(ctx, func(e node.Event) error {
+		if e.Origin == "byhuset-a" {
+			n++
+		}
+		return nil
+	})
+	if n != 5 {
+		t.Fatalf("central holds %d events of byhuset-a, want the first log's 5", n)
+	}
+}

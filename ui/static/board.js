@@ -119,7 +119,8 @@
       const l = S.link, out = lab("lk", !l.configured ? "none" : l.online ? "online" : "offline");
       if (l.configured && l.last_sync) out.push(" · senast ", el("span", "en", "last sync"), " " + datetime(l.last_sync));
       if (l.configured && l.backlog != null) out.push(` · ${l.backlog} i kö `, el("span", "en", "queued"));
-      fill($("#link"), { link: out });
+      fill($("#link"), { link: out, problem: !!l.problem });
+      if (l.problem) $('[data-k="problem"]', $("#link")).replaceChildren("Synken har stoppats. ", el("span", "en", "Sync stopped:"), " " + l.problem);
     },
     clock() {
       S.now = S.clock.ok ? Date.parse(S.clock.minute) : 0;
