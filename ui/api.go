@@ -30,6 +30,8 @@ type Status struct {
 	Services      []node.Service      `json:"services"`
 	Announcements []node.Announcement `json:"announcements"`
 	Counts        node.Counts         `json:"counts"`
+	// Activation is the municipality's word on the point; absent until set.
+	Activation *node.Activation `json:"activation,omitempty"`
 	// Power is absent when the node watches no power source.
 	Power *node.PowerStatus `json:"power,omitempty"`
 	// Sync is the link to central.
@@ -44,7 +46,7 @@ type Status struct {
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	v := s.log.State().View()
 	clock := s.log.Clock()
-	st := Status{Point: v.Point, Services: v.Services, Counts: v.Counts,
+	st := Status{Point: v.Point, Services: v.Services, Counts: v.Counts, Activation: v.Activation,
 		ClockOK: clock.Plausible(), Updated: v.Last}
 	st.Power = s.powerStatus()
 	st.Sync = s.syncStatus()

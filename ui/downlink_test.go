@@ -37,6 +37,13 @@ func TestActivationShown(t *testing.T) {
 		{node.ActivationDeactivate, "en", "This safety point is not activated", "<title>Right now"},
 	} {
 		activate(c.state)
+		var st struct {
+			Activation *node.Activation `json:"activation"`
+		}
+		if _, body := get(t, http.DefaultClient, srv.URL+"/api/status"); json.Unmarshal([]byte(body), &st) != nil ||
+			st.Activation == nil || st.Activation.State != c.state {
+			t.Errorf("%s: /api/status activation %+v", c.state, st.Activation)
+		}
 		for _, path := range []string{"/", "/announcements", "/report"} {
 			_, body := get(t, http.DefaultClient, srv.URL+path+"?lang="+c.lang)
 			if !strings.Contains(body, c.want) {
