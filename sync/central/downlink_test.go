@@ -75,6 +75,7 @@ func TestDownlinkRoundTrip(t *testing.T) {
 	}
 
 	until := clock.now().Add(3 * time.Hour).Truncate(time.Second).UTC()
+	sent := time.Now()
 	d, err := recv.Send(ctx, central.Draft{Kind: central.KindAnnouncement, Target: "municipality:2161", By: "kommunen",
 		Type: node.TypeAnnouncementPublished, ValidUntil: &until,
 		Payload: node.AnnouncementPublished{ID: node.NewID(), Title: map[string]string{"sv": "Vatten", "en": "Water"},
@@ -100,15 +101,18 @@ func TestDownlinkRoundTrip(t *testing.T) {
 	if !synctest.Eventually(20*time.Second, func() bool { return state("byhuset-a") == "shown" }) {
 		t.Fatalf("byhuset-a: %s, want shown", state("byhuset-a"))
 	}
+	t.Logf("sent to shown at the online node (stored, acknowledged, directive.shown back up): %v", time.Since(sent).Round(time.Millisecond))
 	if s := state("macken-b"); s != "queued" {
 		t.Fatalf("macken-b, offline: %s, want queued", s)
 	}
 	// An hour passes; macken-b comes back.
 	clock.advance(time.Hour)
+	back := time.Now()
 	start(nodes[1])
 	if !synctest.Eventually(30*time.Second, func() bool { return state("macken-b") == "shown" }) {
 		t.Fatalf("macken-b after coming back: %s, want shown", state("macken-b"))
 	}
+	t.Logf("link start to shown at the node that came back: %v", time.Since(back).Round(time.Millisecond))
 	x, _, _ := recv.Directive(ctx, d.ID)
 	for _, n := range x.Nodes {
 		if n.Delivered == nil || n.Shown == nil || n.Delivered.Before(n.Queued) {
