@@ -132,6 +132,28 @@ func (c *Clock) Observe(h HLC) {
 	}
 }
 
+// MaxAhead is how far ahead of a plausible wall clock a peer's timestamp
+// may be for the clock to take it up. A peer with a clock days ahead (a
+// box that kept the wrong date) would otherwise drag this clock along, make
+// it implausible here, and stamp everything written here after it into
+// that future. It is maxBehind: taking up more would itself make this
+// clock implausible.
+const MaxAhead = maxBehind
+
+// ObserveRemote is Observe for a peer's timestamp: while this wall clock
+// is plausible it takes up only timestamps at most MaxAhead ahead of it,
+// and reports false for one further ahead (the event is still stored and
+// folded by its own timestamp; only this clock ignores it). A clock that
+// is not plausible takes everything: a box that booted at 1970 learns the
+// time from its peers.
+func (c *Clock) ObserveRemote(h HLC) bool {
+	if c.Plausible() && h.Time().Sub(c.Wall()) > MaxAhead {
+		return false
+	}
+	c.Observe(h)
+	return true
+}
+
 // Last is the greatest timestamp issued or observed.
 func (c *Clock) Last() HLC {
 	c.mu.Lock()

@@ -71,7 +71,7 @@ func (l *Log) Ingest(ctx context.Context, events []Event) (added int, watermarks
 		return 0, nil, fmt.Errorf("event log: ingest: %w", err)
 	}
 	for _, e := range fresh {
-		l.clock.Observe(e.HLC)
+		l.clock.ObserveRemote(e.HLC)
 		l.state.Apply(e)
 	}
 	if len(fresh) > 0 {

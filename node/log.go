@@ -156,17 +156,20 @@ func (l *Log) init(ctx context.Context, file, origin string, newOrigin func() st
 	}
 	l.origin = stored
 
-	var maxHLC int64
 	if err := l.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events WHERE origin = ?`, l.origin).Scan(&l.seq); err != nil {
 		return fmt.Errorf("event log: read seq: %w", err)
 	}
 	l.head = l.seq
-	if err := l.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(hlc), 0) FROM events`).Scan(&maxHLC); err != nil {
+	var maxOwn, maxOther int64
+	if err := l.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(CASE WHEN origin = ?1 THEN hlc END), 0),
+		COALESCE(MAX(CASE WHEN origin != ?1 THEN hlc END), 0) FROM events`, l.origin).Scan(&maxOwn, &maxOther); err != nil {
 		return fmt.Errorf("event log: read hlc: %w", err)
 	}
 	// After a restart on a box whose clock went back to 1970, timestamps
-	// continue from the log, never below it.
-	l.clock.Observe(HLC(maxHLC))
+	// continue from the log, never below its own; a peer's, as when they
+	// arrived (ObserveRemote).
+	l.clock.Observe(HLC(maxOwn))
+	l.clock.ObserveRemote(HLC(maxOther))
 
 	r, err := openDB(file, true)
 	if err != nil {
