@@ -90,3 +90,33 @@ func TestReceiptDelivered(t *testing.T) {
 		t.Fatalf("English receipt:\n%s", body)
 	}
 }
+
+// TestContactsFromCentral: contact lines sent by central replace the
+// configured ones on the contact page and in /api/status; a later
+// point.configured (a restart with a changed configuration) replaces them
+// again: the later of the two wins.
+func TestContactsFromCentral(t *testing.T) {
+	srv, l := newTestServer(t, Options{}, nil)
+	ctx := context.Background()
+	configure := func(phone string) {
+		if _, err := l.Append(ctx, node.Draft{Type: node.TypePointConfigured, Payload: node.Point{ID: "sp-test", Name: "Byhuset",
+			Municipality: "2161", Contacts: []node.Contact{{Label: "Växeln", Phone: phone}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	configure("0651-111 11")
+	payload, _ := json.Marshal(node.ContactsChanged{Contacts: []node.Contact{{Label: "Krisledningen", Phone: "0651-222 22"}}, Directive: "d1"})
+	if _, _, err := l.Ingest(ctx, []node.Event{{Origin: wire.Central, Seq: 1, HLC: l.Clock().Now(),
+		Type: node.TypeContactsChanged, Payload: payload}}); err != nil {
+		t.Fatal(err)
+	}
+	_, body := get(t, http.DefaultClient, srv.URL+"/contact")
+	if !strings.Contains(body, "0651-222 22") || strings.Contains(body, "0651-111 11") {
+		t.Fatalf("after central's contact lines the page should show only them:\n%s", body)
+	}
+	configure("0651-333 33")
+	_, body = get(t, http.DefaultClient, srv.URL+"/api/status")
+	if !strings.Contains(body, "0651-333 33") || strings.Contains(body, "0651-222 22") {
+		t.Fatalf("a later configuration should win:\n%s", body)
+	}
+}
