@@ -96,6 +96,7 @@ func (s *Server) sections() map[string]any {
 	nz := func(x any) any { return x }
 	return map[string]any{
 		"point":         v.Point,
+		"activation":    v.Activation,
 		"services":      v.Services,
 		"announcements": nonNil(v.Announcements),
 		"checkins":      nonNil(v.CheckIns),

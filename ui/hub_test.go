@@ -36,7 +36,7 @@ var boardNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // allSections are the board's sections. The list is the board's contract
 // with its page: a section lost or renamed fails the tests.
-var allSections = []string{"announcements", "calldown", "checkins", "clock", "counts", "fingerprint", "inventory",
+var allSections = []string{"activation", "announcements", "calldown", "checkins", "clock", "counts", "fingerprint", "inventory",
 	"journal", "link", "point", "power", "reports", "roster", "services"}
 
 const (

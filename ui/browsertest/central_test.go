@@ -156,6 +156,16 @@ func TestCentralPage(t *testing.T) {
 	keyboardNames(t, tb, "the directive's page")
 	axeScriptOn(t, tb, "the directive's page", knownRefresh)
 
+	// The linked point's staff board is open, live, with JavaScript, while
+	// central activates: it shows the exercise without a reload.
+	bt := newTab(t, browser, tabOptions{ignoreCert: true})
+	loginBoard(t, bt, pt)
+	waitFor(t, bt, "the point's live board", `document.getElementById("live").dataset.state === "live"`, 10*time.Second)
+	eval[bool](t, bt, `(window.__marker = 1) === 1`)
+	if !eval[bool](t, bt, `document.getElementById("activation-note").hidden`) {
+		t.Error("the board shows an activation before any")
+	}
+
 	// Back, and the activation form: an exercise, everywhere.
 	if code, where := clickNav(t, tb, `nav.tools a[href="/central"]`); code != 200 || !strings.HasSuffix(where, "/central") {
 		t.Fatalf("back: status %d at %s", code, where)
@@ -189,6 +199,13 @@ func TestCentralPage(t *testing.T) {
 	}
 	keyboardNames(t, tb, "/central")
 	axeScriptOn(t, tb, "/central", knownRefresh)
+
+	took := waitFor(t, bt, "the exercise on the open board", `(() => { const a = document.getElementById("activation-note");
+		return !a.hidden && a.querySelector("p.activation-exercise") !== null && a.innerText.includes("ÖVNING") })()`, 15*time.Second)
+	t.Logf("the exercise on the point's open board: waited %v more after central's checks", took.Round(time.Millisecond))
+	if !eval[bool](t, bt, `window.__marker === 1`) {
+		t.Error("the board reloaded to show the activation")
+	}
 
 	// The linked point took the exercise: its portal says so.
 	reloadUntil(t, tb, pt.base+"/?lang=sv", "the exercise banner at the linked point",

@@ -96,6 +96,17 @@
   // The panels, as the server renders them.
   const R = {
     point() { $("#point-name").textContent = S.point.name || "Trygghetspunkt"; },
+    activation() {
+      const a = S.activation, box = $("#activation-note");
+      if (!box) return;
+      box.hidden = !a;
+      if (!a) return;
+      const p = $("p", box);
+      const [sv, en] = a.state === "exercise" ? ["ÖVNING: punkten körs som övning", "Exercise"]
+        : a.state === "activated" ? ["Aktiverad av kommunen", "Activated by the municipality"] : ["Inte aktiverad", "Not activated"];
+      p.className = "activation activation-" + a.state;
+      p.replaceChildren(sv + " ", el("span", "en", en), a.note ? " · " + a.note : "");
+    },
     counts() { $$("[data-count]").forEach(e => { e.textContent = S.counts[e.dataset.count] ?? 0; }); },
     power() {
       const p = S.power, box = $("#power .pw");
