@@ -28,8 +28,9 @@ type AnnouncementPublished struct {
 
 // AnnouncementWithdrawn is the payload of announcement.withdrawn.
 type AnnouncementWithdrawn struct {
-	ID string `json:"id"`
-	By string `json:"by,omitempty"`
+	ID        string `json:"id"`
+	By        string `json:"by,omitempty"`
+	Directive string `json:"directive,omitempty"` // set by central: the directive this event carries
 }
 
 // CheckInCreated is the payload of checkin.created. Personal says only

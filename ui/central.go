@@ -129,6 +129,35 @@ func (s *Server) centralReportComment(r *http.Request, by string, req CentralRep
 		Type: node.TypeReportCommented, Payload: p}, v.err
 }
 
+// withdrawAnnouncement serves POST /api/announcements/{id}/withdraw: the
+// withdrawal goes to the announcement's own target.
+func (s *Server) withdrawAnnouncement(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Downlink == nil {
+		writeError(w, http.StatusNotFound, "this is a node, not a central")
+		return
+	}
+	id := r.PathValue("id")
+	d, ok, err := s.opts.Downlink.Directive(r.Context(), id)
+	switch {
+	case err != nil:
+		s.logger.Error("Reading a directive failed", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "could not read the directive")
+		return
+	case !ok || d.Kind != central.KindAnnouncement:
+		writeError(w, http.StatusNotFound, "no such announcement")
+		return
+	}
+	by := sessionFrom(r.Context()).Account.Name
+	out, err := s.opts.Downlink.Send(r.Context(), central.Draft{Kind: central.KindWithdrawal, Target: d.Target, By: by,
+		Type: node.TypeAnnouncementWithdrawn, Payload: node.AnnouncementWithdrawn{ID: id, By: by}})
+	if err != nil {
+		s.logger.Error("Storing a directive failed", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "could not store the withdrawal; try again")
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": out.ID, "nodes": len(out.Nodes)})
+}
+
 // directiveStatus serves GET /api/announcements/{id} and /api/directives/{id}.
 func (s *Server) directiveStatus(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Downlink == nil {

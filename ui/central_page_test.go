@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -364,5 +365,57 @@ func TestCentralPageRoutes(t *testing.T) {
 	}
 	for name := range want {
 		t.Errorf("%s is not in the route table", name)
+	}
+}
+
+// TestWithdrawRoute: POST /api/announcements/{id}/withdraw sends the
+// withdrawal to the announcement's own targets; only announcements can be
+// withdrawn; a viewer cannot.
+func TestWithdrawRoute(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e := newCentralEnv(t, ctx)
+	for _, n := range [][2]string{{"byhuset-a", "2161"}, {"macken-b", "2161"}, {"skolan-c", "0180"}} {
+		if err := e.recv.Register(ctx, n[0], n[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range []struct {
+		name string
+		role node.Role
+	}{{"vera", node.RoleViewer}, {"stina", node.RoleStaff}} {
+		if err := e.log.Accounts().Add(ctx, a.name, a.role, a.name+"-password-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stina := login(t, e.srv, "stina", "stina-password-1")
+	post := func(s *session, path, body string) reply {
+		return do(t, s.c, "POST", s.base+path, "application/json", body, "X-CSRF-Token", s.csrf)
+	}
+	r := post(stina, "/api/announcements", `{"target":"municipality:2161","title":{"sv":"Storm"},"severity":"warning"}`)
+	var created struct{ ID string }
+	if r.code != http.StatusCreated || json.Unmarshal(r.body, &created) != nil {
+		t.Fatalf("announcement: %s", r)
+	}
+	if r := post(login(t, e.srv, "vera", "vera-password-1"), "/api/announcements/"+created.ID+"/withdraw", `{}`); r.code != http.StatusForbidden {
+		t.Errorf("a viewer withdrew: %s", r)
+	}
+	if r := post(stina, "/api/announcements/nope/withdraw", `{}`); r.code != http.StatusNotFound {
+		t.Errorf("withdrawing an unknown id: %s", r)
+	}
+	r = post(stina, "/api/announcements/"+created.ID+"/withdraw", `{}`)
+	var w struct {
+		ID    string
+		Nodes int
+	}
+	if r.code != http.StatusCreated || json.Unmarshal(r.body, &w) != nil || w.Nodes != 2 {
+		t.Fatalf("withdraw: %s, want 201 to the announcement's 2 nodes", r)
+	}
+	d, ok, err := e.recv.Directive(ctx, w.ID)
+	if err != nil || !ok || d.Kind != central.KindWithdrawal || d.Target != "municipality:2161" || !strings.Contains(string(d.Payload), created.ID) {
+		t.Fatalf("the withdrawal directive %+v %v %v", d, ok, err)
+	}
+	if r := post(stina, "/api/announcements/"+w.ID+"/withdraw", `{}`); r.code != http.StatusNotFound {
+		t.Errorf("withdrawing a withdrawal: %s, want 404", r)
 	}
 }

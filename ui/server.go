@@ -166,6 +166,7 @@ func (s *Server) routes() []route {
 		// Central: directives to the nodes (docs/API.md, "Central").
 		{method: "POST", path: "/api/announcements", access: staffAPI, handler: directive(s, s.centralAnnouncement)},
 		{method: "GET", path: "/api/announcements/{id}", access: staffAPI, handler: s.directiveStatus},
+		{method: "POST", path: "/api/announcements/{id}/withdraw", access: staffAPI, handler: s.withdrawAnnouncement},
 		{method: "POST", path: "/api/activation", access: staffAPI, role: node.RoleAdmin, handler: directive(s, s.centralActivation)},
 		{method: "POST", path: "/api/contacts", access: staffAPI, handler: directive(s, s.centralContacts)},
 		{method: "POST", path: "/api/reports/{id}/status", access: staffAPI, handler: directive(s, s.centralReportStatus)},

@@ -28,6 +28,7 @@ const (
 	KindActivation   = "activation"
 	KindReportStatus = "report_status"
 	KindContacts     = "contacts"
+	KindWithdrawal   = "withdrawal"
 )
 
 // Errors of Send.
@@ -180,8 +181,10 @@ func (r *Receiver) Register(ctx context.Context, id, municipality string) error 
 		// New: queue what is in force for its municipality and for all.
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM directives
 			WHERE target IN ('all', ?) AND kind IN (?, ?, ?)
-			  AND (valid_until IS NULL OR valid_until > ?) ORDER BY hlc`,
-			"municipality:"+municipality, KindAnnouncement, KindActivation, KindContacts, now.UnixMilli())
+			  AND (valid_until IS NULL OR valid_until > ?)
+			  AND id NOT IN (SELECT json_extract(payload, '$.id') FROM directives WHERE kind = ?)
+			ORDER BY hlc`,
+			"municipality:"+municipality, KindAnnouncement, KindActivation, KindContacts, now.UnixMilli(), KindWithdrawal)
 		if err != nil {
 			return fmt.Errorf("central: register: %w", err)
 		}

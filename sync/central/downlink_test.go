@@ -288,3 +288,46 @@ func mustAcked(t *testing.T, l *node.Log) uint64 {
 	}
 	return acked
 }
+
+// TestWithdrawal: an announcement withdrawn at central is withdrawn at the
+// nodes that have it, and a node central first hears of afterwards does
+// not get it at all.
+func TestWithdrawal(t *testing.T) {
+	mq := synctest.StartMosquitto(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tmp := t.TempDir()
+	recv := startCentral(t, ctx, mq.URL(), openLog(t, filepath.Join(tmp, "central"), "central"))
+	if err := recv.Register(ctx, "a-1", "2161"); err != nil {
+		t.Fatal(err)
+	}
+	nlog := openLog(t, filepath.Join(tmp, "a-1"), "a-1")
+	startLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nlog})
+	ann, err := recv.Send(ctx, central.Draft{ID: "storm-1", Kind: central.KindAnnouncement, Target: "all", Type: node.TypeAnnouncementPublished,
+		Payload: node.AnnouncementPublished{ID: "storm-1", Title: map[string]string{"sv": "Storm"}, Severity: "warning", Source: "kommunen"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !synctest.Eventually(10*time.Second, func() bool { a, ok := nlog.State().Announcement("storm-1"); return ok && !a.Withdrawn }) {
+		t.Fatal("the announcement did not arrive")
+	}
+	if _, err := recv.Send(ctx, central.Draft{Kind: central.KindWithdrawal, Target: ann.Target, Type: node.TypeAnnouncementWithdrawn,
+		Payload: node.AnnouncementWithdrawn{ID: "storm-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if !synctest.Eventually(10*time.Second, func() bool { a, _ := nlog.State().Announcement("storm-1"); return a.Withdrawn }) {
+		t.Fatal("the withdrawal did not arrive")
+	}
+	if err := recv.Register(ctx, "a-2", "2161"); err != nil {
+		t.Fatal(err)
+	}
+	late := openLog(t, filepath.Join(tmp, "a-2"), "a-2")
+	lk, _ := startLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: late})
+	if !synctest.Eventually(10*time.Second, func() bool { return lk.Status().Online }) {
+		t.Fatal("a-2 did not come online")
+	}
+	time.Sleep(500 * time.Millisecond)
+	if _, ok := late.State().Announcement("storm-1"); ok {
+		t.Fatal("a node registered after the withdrawal got the withdrawn announcement")
+	}
+}
