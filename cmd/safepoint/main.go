@@ -82,7 +82,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Safepoint runs a rural crisis safety point (trygghetspunkt).")
 	fmt.Fprintln(w, "\nUsage: safepoint COMMAND [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'safepoint help COMMAND' for a command's flags.")
 }
