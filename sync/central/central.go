@@ -20,6 +20,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/sync/mqttx"
 	"github.com/safepoint-se/safepoint/sync/wire"
 )
 
@@ -157,7 +158,7 @@ func (r *Receiver) Run(ctx context.Context) error {
 // session runs one connection; up says whether it got as far as
 // subscribing.
 func (r *Receiver) session(ctx context.Context) (bool, error) {
-	lost := make(chan error, 1)
+	lost, onLost := mqttx.Lost()
 	opts := mqtt.NewClientOptions().
 		AddBroker(r.opts.Broker).
 		SetClientID(r.opts.ClientID).
@@ -169,14 +170,9 @@ func (r *Receiver) session(ctx context.Context) (bool, error) {
 		SetConnectTimeout(10 * time.Second).
 		SetKeepAlive(30 * time.Second).
 		SetOrderMatters(true).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			select {
-			case lost <- err:
-			default:
-			}
-		})
+		SetConnectionLostHandler(onLost)
 	c := mqtt.NewClient(opts)
-	if err := wait(ctx, c.Connect()); err != nil {
+	if err := mqttx.Wait(ctx, c.Connect()); err != nil {
 		return false, fmt.Errorf("connect: %w", err)
 	}
 	defer c.Disconnect(250)
@@ -186,14 +182,8 @@ func (r *Receiver) session(ctx context.Context) (bool, error) {
 	up := fmt.Sprintf("sp/v%d/+/+/%s", wire.Version, wire.KindUp)
 	status := fmt.Sprintf("sp/v%d/+/+/%s", wire.Version, wire.KindStatus)
 	downack := fmt.Sprintf("sp/v%d/+/+/%s", wire.Version, wire.KindDownAck)
-	sub := c.SubscribeMultiple(map[string]byte{up: 1, status: 1, downack: 1}, r.handle)
-	if err := wait(ctx, sub); err != nil {
-		return false, fmt.Errorf("subscribe: %w", err)
-	}
-	for topic, code := range sub.(*mqtt.SubscribeToken).Result() {
-		if code >= 0x80 {
-			return false, fmt.Errorf("subscribe: the broker refused %s (code %#x): check central's broker user and ACL", topic, code)
-		}
+	if err := mqttx.Subscribe(ctx, c, []string{up, status, downack}, r.handle, "central's"); err != nil {
+		return false, err
 	}
 	r.mu.Lock()
 	r.online = true
@@ -367,16 +357,5 @@ func (r *Receiver) store(ctx context.Context, group []inbound) error {
 func (r *Receiver) register(municipality, nodeID string) {
 	if err := r.Register(context.Background(), nodeID, municipality); err != nil {
 		r.opts.Logger.Error("Registering a node failed", "node", nodeID, "err", err)
-	}
-}
-
-func wait(ctx context.Context, t mqtt.Token) error {
-	select {
-	case <-t.Done():
-		return t.Error()
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(30 * time.Second):
-		return errors.New("timed out")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/sync/mqttx"
 	"github.com/safepoint-se/safepoint/sync/wire"
 )
 
@@ -497,7 +498,7 @@ func (r *Receiver) sendDown(ctx context.Context) {
 			var msg []byte
 			msg, err = wire.EncodeBatch(wire.Batch{Origin: wire.Central, Municipality: j.municipality, Head: j.head, Events: events})
 			if err == nil {
-				err = wait(ctx, c.Publish(wire.Topic(j.municipality, j.node, wire.KindDown), 1, false, msg))
+				err = mqttx.Wait(ctx, c.Publish(wire.Topic(j.municipality, j.node, wire.KindDown), 1, false, msg))
 			}
 		}
 		if err != nil {

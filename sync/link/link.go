@@ -22,6 +22,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/sync/mqttx"
 	"github.com/safepoint-se/safepoint/sync/wire"
 )
 
@@ -202,7 +203,7 @@ func (l *Link) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lost := make(chan error, 1)
+	lost, onLost := mqttx.Lost()
 	acks := make(chan ackMsg, 16)
 	death := wire.EncodeJSON(wire.Status{V: wire.Version, State: "offline", Birth: birth})
 	opts := mqtt.NewClientOptions().
@@ -225,14 +226,9 @@ func (l *Link) session(ctx context.Context) error {
 			// broker sends is not ours.
 			l.Refused.Refuse(l.opts.Logger, "broker", "foreign topic", fmt.Errorf("%.80q", m.Topic()))
 		}).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			select {
-			case lost <- err:
-			default:
-			}
-		})
+		SetConnectionLostHandler(onLost)
 	client := mqtt.NewClient(opts)
-	if err := wait(ctx, client.Connect()); err != nil {
+	if err := mqttx.Wait(ctx, client.Connect()); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer client.Disconnect(250)
@@ -269,14 +265,8 @@ func (l *Link) session(ctx context.Context) error {
 	// SUBACK.
 	client.AddRoute(l.topic(wire.KindAck), onAck)
 	client.AddRoute(l.topic(wire.KindDown), onDown)
-	sub := client.SubscribeMultiple(map[string]byte{l.topic(wire.KindAck): 1, l.topic(wire.KindDown): 1}, nil)
-	if err := wait(ctx, sub); err != nil {
-		return fmt.Errorf("subscribe: %w", err)
-	}
-	for topic, code := range sub.(*mqtt.SubscribeToken).Result() {
-		if code >= 0x80 {
-			return fmt.Errorf("subscribe: the broker refused %s (code %#x): check the node's broker user and ACL", topic, code)
-		}
+	if err := mqttx.Subscribe(ctx, client, []string{l.topic(wire.KindAck), l.topic(wire.KindDown)}, nil, "the node's"); err != nil {
+		return err
 	}
 	down, err := l.downMark(ctx)
 	if err != nil {
@@ -284,7 +274,7 @@ func (l *Link) session(ctx context.Context) error {
 	}
 	go l.downLoop(sctx, client, downs)
 	status := wire.Status{V: wire.Version, State: "online", Birth: birth, Head: l.opts.Log.Head(), Down: down}
-	if err := wait(ctx, client.Publish(l.topic(wire.KindStatus), 1, true, wire.EncodeJSON(status))); err != nil {
+	if err := mqttx.Wait(ctx, client.Publish(l.topic(wire.KindStatus), 1, true, wire.EncodeJSON(status))); err != nil {
 		return fmt.Errorf("birth: %w", err)
 	}
 	l.setOnline(true)
@@ -342,7 +332,7 @@ func (l *Link) session(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := wait(ctx, client.Publish(l.topic(wire.KindUp), 1, false, msg)); err != nil {
+			if err := mqttx.Wait(ctx, client.Publish(l.topic(wire.KindUp), 1, false, msg)); err != nil {
 				return fmt.Errorf("publish: %w", err)
 			}
 			if acked == sent {
@@ -425,18 +415,6 @@ func (l *Link) nextBirth(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	return prev + 1, nil
-}
-
-// wait waits for a paho token, bounded by ctx and a ceiling.
-func wait(ctx context.Context, t mqtt.Token) error {
-	select {
-	case <-t.Done():
-		return t.Error()
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(30 * time.Second):
-		return errors.New("timed out")
-	}
 }
 
 // String describes the link for logs: never the password.
