@@ -531,7 +531,7 @@ func run(ctx context.Context, cfg config) error {
 	// only a while after its next collection. The boards open on that, as
 	// they would in production.
 	time.Sleep(time.Second)
-	rss0, err := vmRSS(pid)
+	rss0, err := bench.ProcStatus(pid, "VmRSS:")
 	if err != nil {
 		return err
 	}
@@ -601,7 +601,7 @@ func run(ctx context.Context, cfg config) error {
 		go b.read(markers, t, &ended)
 	}
 	time.Sleep(2 * time.Second) // the connection storm's garbage settles as it would
-	rssN, err := vmRSS(pid)
+	rssN, err := bench.ProcStatus(pid, "VmRSS:")
 	if err != nil {
 		return err
 	}
@@ -618,8 +618,8 @@ func run(ctx context.Context, cfg config) error {
 	}
 	// The changes, one at a time.
 	changed := make([]int64, cfg.changes)
-	nodeCPU0, _ := cpuTime(pid)
-	genCPU0, _ := cpuTime(os.Getpid())
+	nodeCPU0, _ := bench.CPUTime(pid)
+	genCPU0, _ := bench.CPUTime(os.Getpid())
 	phase := time.Now()
 	for k := range cfg.changes {
 		sent := time.Now()
@@ -642,18 +642,18 @@ func run(ctx context.Context, cfg config) error {
 		time.Sleep(time.Until(sent.Add(cfg.spacing)))
 	}
 	window := time.Since(phase)
-	nodeCPU1, _ := cpuTime(pid)
-	genCPU1, _ := cpuTime(os.Getpid())
-	rssAfter, err := vmRSS(pid)
+	nodeCPU1, _ := bench.CPUTime(pid)
+	genCPU1, _ := bench.CPUTime(os.Getpid())
+	rssAfter, err := bench.ProcStatus(pid, "VmRSS:")
 	if err != nil {
 		return err
 	}
-	hwm, _ := procStatus(pid, "VmHWM:")
+	hwm, _ := bench.ProcStatus(pid, "VmHWM:")
 	endedEarly := int(ended.Load()) // before the boards are closed below
 	if err := child.settle(cfg.verbose, fmt.Sprintf("%d boards open", cfg.clients)); err != nil {
 		return err
 	}
-	rssSettled, err := vmRSS(pid)
+	rssSettled, err := bench.ProcStatus(pid, "VmRSS:")
 	if err != nil {
 		return err
 	}
@@ -671,7 +671,7 @@ func run(ctx context.Context, cfg config) error {
 	if err := child.settle(cfg.verbose, "all boards closed"); err != nil {
 		return err
 	}
-	rssClosed, err := vmRSS(pid)
+	rssClosed, err := bench.ProcStatus(pid, "VmRSS:")
 	if err != nil {
 		return err
 	}
@@ -777,46 +777,6 @@ func raiseOpenFiles(n int) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		fmt.Fprintln(os.Stderr, "boardbench: raising the open-file limit:", err)
 	}
-}
-
-// vmRSS is a process's resident set in bytes, from /proc/PID/status.
-func vmRSS(pid int) (int64, error) { return procStatus(pid, "VmRSS:") }
-
-func procStatus(pid int, field string) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, field); ok {
-			f := strings.Fields(rest) // "12345 kB"
-			kb, err := strconv.ParseInt(f[0], 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, field)
-}
-
-// cpuTime is a process's user and system CPU time from /proc/PID/stat.
-func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 > len(b) {
-		return 0, errors.New("unreadable /proc/PID/stat")
-	}
-	f := strings.Fields(string(b[i+2:]))
-	if len(f) < 13 {
-		return 0, errors.New("unreadable /proc/PID/stat")
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, errors.New("unreadable /proc/PID/stat")
-	}
-	return time.Duration(utime+stime) * time.Second / 100, nil // USER_HZ
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

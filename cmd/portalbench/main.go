@@ -590,11 +590,12 @@ func measure(ctx context.Context, url string, wantLen int, cfg config, pids []in
 	// CPU time over the window: the server's, and the load generator's.
 	self := []int{os.Getpid()}
 	sleepUntil(ctx, from)
-	server0, serverOK := cpuTime(pids)
-	gen0, genOK := cpuTime(self)
+	server0, err0 := bench.CPUTime(pids...)
+	gen0, errG0 := bench.CPUTime(self...)
 	sleepUntil(ctx, until)
-	server1, serverOK1 := cpuTime(pids)
-	gen1, genOK1 := cpuTime(self)
+	server1, err1 := bench.CPUTime(pids...)
+	gen1, errG1 := bench.CPUTime(self...)
+	serverOK, genOK, serverOK1, genOK1 := err0 == nil, errG0 == nil, err1 == nil, errG1 == nil
 
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -633,29 +634,6 @@ func sleepUntil(ctx context.Context, t time.Time) {
 	}
 }
 
-// clockTicks is Linux's USER_HZ, the unit of /proc/PID/stat's times: 100
-// on every architecture Go runs on.
-const clockTicks = 100
-
-// cpuTime is the CPU time, user and system, the processes pids have used
-// so far, from /proc (Linux); ok is false when it cannot be read.
-func cpuTime(pids []int) (d time.Duration, ok bool) {
-	var ticks int64
-	for _, pid := range pids {
-		f, ok := procStat(pid)
-		if !ok || len(f) < 13 {
-			return 0, false
-		}
-		utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
-		stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
-		if err1 != nil || err2 != nil {
-			return 0, false
-		}
-		ticks += utime + stime
-	}
-	return time.Duration(ticks) * time.Second / clockTicks, true
-}
-
 // children lists the processes whose parent is pid: nginx's workers.
 func children(pid int) []int {
 	entries, _ := os.ReadDir("/proc")
@@ -665,25 +643,11 @@ func children(pid int) []int {
 		if err != nil {
 			continue
 		}
-		if f, ok := procStat(child); ok && len(f) > 1 && f[1] == strconv.Itoa(pid) {
+		if f, err := bench.ProcStat(child); err == nil && len(f) > 1 && f[1] == strconv.Itoa(pid) {
 			out = append(out, child)
 		}
 	}
 	return out
-}
-
-// procStat reads /proc/PID/stat from its third field (the state) on: the
-// second, the command name, is in parentheses and may hold spaces.
-func procStat(pid int) ([]string, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return nil, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 > len(b) {
-		return nil, false
-	}
-	return strings.Fields(string(b[i+2:])), true
 }
 
 // get does one request and reads the body into buf, which is one byte

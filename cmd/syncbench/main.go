@@ -735,7 +735,7 @@ func drainNode(ctx context.Context, mq *broker, brokerURL, src, dir string, n, b
 	if err != nil {
 		return r, err
 	}
-	c0, _ := cpuTime([]int{c.pid()})
+	c0, _ := bench.CPUTime(c.pid())
 	lctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	start := time.Now()
@@ -749,7 +749,7 @@ func drainNode(ctx context.Context, mq *broker, brokerURL, src, dir string, n, b
 		time.Sleep(200 * time.Microsecond)
 	}
 	r.node = time.Since(start)
-	c1, _ := cpuTime([]int{c.pid()})
+	c1, _ := bench.CPUTime(c.pid())
 	cancel()
 	<-done
 	r.centralCPU = c1 - c0
@@ -1300,17 +1300,17 @@ func benchIngest(ctx context.Context, cfg config, mq *broker, dir string, index 
 		return r, err
 	}
 	a0, m0 := totalAcked.Load(), msgs.Load()
-	c0, _ := cpuTime(pids)
-	b0, _ := cpuTime([]int{mq.pid()})
-	g0, _ := cpuTime([]int{os.Getpid()})
+	c0, _ := bench.CPUTime(pids...)
+	b0, _ := bench.CPUTime(mq.pid())
+	g0, _ := bench.CPUTime(os.Getpid())
 	w0 := time.Now()
 	sleep(ctx, cfg.duration)
 	s1, err := cen.stats()
 	elapsed := time.Since(w0)
 	a1, m1 := totalAcked.Load(), msgs.Load()
-	c1, _ := cpuTime(pids)
-	b1, _ := cpuTime([]int{mq.pid()})
-	g1, _ := cpuTime([]int{os.Getpid()})
+	c1, _ := bench.CPUTime(pids...)
+	b1, _ := bench.CPUTime(mq.pid())
+	g1, _ := bench.CPUTime(os.Getpid())
 	for _, n := range nodes {
 		if n.acked.Load() >= uint64(c.perNode) {
 			r.finishedEarly++
@@ -1664,36 +1664,6 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
-}
-
-// clockTicks is Linux's USER_HZ, the unit of /proc/PID/stat's times.
-const clockTicks = 100
-
-// cpuTime is the CPU time, user and system, the processes pids have used
-// so far, from /proc (Linux); ok is false when it cannot be read.
-func cpuTime(pids []int) (d time.Duration, ok bool) {
-	var ticks int64
-	for _, pid := range pids {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			return 0, false
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 || i+2 > len(b) {
-			return 0, false
-		}
-		f := strings.Fields(string(b[i+2:]))
-		if len(f) < 13 {
-			return 0, false
-		}
-		utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
-		stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
-		if err1 != nil || err2 != nil {
-			return 0, false
-		}
-		ticks += utime + stime
-	}
-	return time.Duration(ticks) * time.Second / clockTicks, true
 }
 
 // median of a few values (the mean of the middle two for an even count).

@@ -1,6 +1,7 @@
 // Package bench holds what the benchmark tools (cmd/portalbench,
 // cmd/boardbench, cmd/syncbench) share: a free loopback port, latency
-// percentiles and how they print them. It is for those tools only.
+// percentiles and how they print them, CPU time and memory from /proc. It
+// is for those tools only.
 package bench
 
 import (
