@@ -59,3 +59,20 @@ func (a stamp) less(b stamp) bool {
 }
 
 func (a stamp) isZero() bool { return a == stamp{} }
+
+// Draft is an event to append: the log assigns origin, seq and hlc.
+type Draft struct {
+	Type string
+	// OccurredAt is when the thing happened; nil means now, if the wall
+	// clock is plausible, and unknown otherwise.
+	OccurredAt *time.Time
+	Payload    any
+	// Personal, when not empty, is written beside the event in the same
+	// transaction, keyed by PersonalKey (a check-in id). It never enters
+	// the event.
+	Personal    Personal
+	PersonalKey string
+	// Key, when set, makes the append idempotent: if an event was already
+	// appended with this key, Append returns that event and writes nothing.
+	Key string
+}

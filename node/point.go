@@ -5,14 +5,22 @@ import (
 	"reflect"
 )
 
+// Log is what ConfigurePoint needs of an event log: its identity, its
+// fold, and a way to append.
+type Log interface {
+	Origin() string
+	State() *State
+	Append(ctx context.Context, d Draft) (Event, error)
+}
+
 // ConfigurePoint makes the log's point identity agree with p: fields set in
 // p replace the current ones, empty fields keep them. It appends one
 // point.configured event when anything changed, and none otherwise, so a
 // restart with the same configuration writes nothing.
-func (l *Log) ConfigurePoint(ctx context.Context, p Point) (Point, bool, error) {
-	cur := l.state.View().Point
+func ConfigurePoint(ctx context.Context, l Log, p Point) (Point, bool, error) {
+	cur := l.State().View().Point
 	next := cur
-	next.ID = l.origin
+	next.ID = l.Origin()
 	if p.Name != "" {
 		next.Name = p.Name
 	}

@@ -36,6 +36,9 @@ type State struct {
 	contactsAt   stamp
 	shown        map[string]bool // directives the node has shown
 	purgedAt     stamp
+
+	changeMu sync.Mutex
+	changed  chan struct{} // closed, and replaced, by Fold
 }
 
 // Receipt is what a receipt code leads to.
@@ -102,7 +105,31 @@ func NewState() *State {
 		roster:   map[string]rosterReg{},
 		journal:  map[string]journalState{},
 		shown:    map[string]bool{},
+		changed:  make(chan struct{}),
 	}
+}
+
+// Fold applies events, then wakes whoever waits on Changed, once: the
+// event log folds each commit in so, and central its directives.
+func (s *State) Fold(events ...Event) {
+	s.mu.Lock()
+	for _, e := range events {
+		s.apply(e)
+	}
+	s.mu.Unlock()
+	s.changeMu.Lock()
+	defer s.changeMu.Unlock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Changed returns a channel that is closed the next time Fold runs: a
+// reader waits on it, then takes a new view and a new channel. It never
+// blocks the folder, however slow the reader.
+func (s *State) Changed() <-chan struct{} {
+	s.changeMu.Lock()
+	defer s.changeMu.Unlock()
+	return s.changed
 }
 
 // Apply folds one event in. It reports whether the event's payload was

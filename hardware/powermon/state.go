@@ -1,4 +1,4 @@
-package node
+package powermon
 
 import (
 	"strings"
@@ -15,15 +15,15 @@ const (
 	TokenCharging   = "CHRG" // battery charging
 )
 
-// PowerState is a set of tokens, rendered in a fixed order: "OB LB".
-type PowerState struct {
+// State is a set of tokens, rendered in a fixed order: "OB LB".
+type State struct {
 	Supply   string // OL, GEN or OB; empty while nothing is known
 	Low      bool
 	Charging bool
 }
 
 // String renders the tokens: supply first, then LB, then CHRG.
-func (s PowerState) String() string {
+func (s State) String() string {
 	var t []string
 	if s.Supply != "" {
 		t = append(t, s.Supply)
@@ -37,9 +37,9 @@ func (s PowerState) String() string {
 	return strings.Join(t, " ")
 }
 
-// ParsePowerState reads the form String writes; unknown tokens are ignored.
-func ParsePowerState(s string) PowerState {
-	var p PowerState
+// ParseState reads the form String writes; unknown tokens are ignored.
+func ParseState(s string) State {
+	var p State
 	for _, t := range strings.Fields(s) {
 		switch t {
 		case TokenOnline, TokenGenerator, TokenOnBattery:
@@ -54,7 +54,7 @@ func ParsePowerState(s string) PowerState {
 }
 
 // Critical reports whether the state is on battery and low.
-func (s PowerState) Critical() bool { return s.Supply == TokenOnBattery && s.Low }
+func (s State) Critical() bool { return s.Supply == TokenOnBattery && s.Low }
 
 // Holds are how long a raw change must last before it counts (debouncing,
 // as apcupsd's ONBATTERYDELAY). Zero fields take the defaults.
@@ -106,10 +106,10 @@ func (d *debounced[T]) update(raw T, now time.Time, hold time.Duration) bool {
 	return false
 }
 
-// PowerMachine debounces raw power states into committed ones. Each token
+// Machine debounces raw power states into committed ones. Each token
 // has its own hold time; the first state seen commits at once, since there
 // is nothing to debounce against. It is not safe for concurrent use.
-type PowerMachine struct {
+type Machine struct {
 	holds    Holds
 	started  bool
 	supply   debounced[string]
@@ -118,17 +118,17 @@ type PowerMachine struct {
 	critFrom time.Time // when the committed state became OB LB
 }
 
-// NewPowerMachine returns a machine with the given hold times.
-func NewPowerMachine(h Holds) *PowerMachine { return &PowerMachine{holds: h.withDefaults()} }
+// NewMachine returns a machine with the given hold times.
+func NewMachine(h Holds) *Machine { return &Machine{holds: h.withDefaults()} }
 
 // State is the committed state.
-func (m *PowerMachine) State() PowerState {
-	return PowerState{Supply: m.supply.value, Low: m.low.value, Charging: m.charging.value}
+func (m *Machine) State() State {
+	return State{Supply: m.supply.value, Low: m.low.value, Charging: m.charging.value}
 }
 
 // Update offers a raw state observed at now and reports whether the
 // committed state changed.
-func (m *PowerMachine) Update(raw PowerState, now time.Time) bool {
+func (m *Machine) Update(raw State, now time.Time) bool {
 	if !m.started {
 		m.started = true
 		m.supply.value, m.low.value, m.charging.value = raw.Supply, raw.Low, raw.Charging
@@ -161,7 +161,7 @@ func (m *PowerMachine) Update(raw PowerState, now time.Time) bool {
 	return changed
 }
 
-func (m *PowerMachine) noteCritical(now time.Time) {
+func (m *Machine) noteCritical(now time.Time) {
 	if m.State().Critical() {
 		if m.critFrom.IsZero() {
 			m.critFrom = now
@@ -173,6 +173,6 @@ func (m *PowerMachine) noteCritical(now time.Time) {
 
 // Critical reports whether the committed state has been OB LB for the
 // critical hold time at now.
-func (m *PowerMachine) Critical(now time.Time) bool {
+func (m *Machine) Critical(now time.Time) bool {
 	return !m.critFrom.IsZero() && now.Sub(m.critFrom) >= m.holds.Critical
 }

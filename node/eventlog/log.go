@@ -1,4 +1,4 @@
-package node
+package eventlog
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/safepoint-se/safepoint/internal/sqlitedb"
+	"github.com/safepoint-se/safepoint/node"
 )
 
 // FileName is the event log's file inside the data directory.
@@ -31,42 +34,43 @@ type Options struct {
 	// without a configured id, or one cut short before it wrote its origin.
 	NewOrigin func() string
 	// Clock hands out HLC timestamps; a clock on time.Now by default.
-	Clock *Clock
+	Clock *node.Clock
 	// MaxBatch bounds how many concurrent appends share one transaction
 	// (group commit); 64 by default, 1 turns group commit off.
 	MaxBatch int
+	// Personal keeps residents' personal data beside the log: a node's
+	// log does, central's never (its database has no such table, and an
+	// append with personal data is refused).
+	Personal bool
+	// State is the fold the log's events go into; a new one by default.
+	// Central shares its state with its store of directives, which folds
+	// them in too.
+	State *node.State
 }
 
-// Draft is an event to append: the log assigns origin, seq and hlc.
-type Draft struct {
-	Type string
-	// OccurredAt is when the thing happened; nil means now, if the wall
-	// clock is plausible, and unknown otherwise.
-	OccurredAt *time.Time
-	Payload    any
-	// Personal, when not empty, is written beside the event in the same
-	// transaction, keyed by PersonalKey (a check-in id). It never enters
-	// the event.
-	Personal    Personal
-	PersonalKey string
-	// Key, when set, makes the append idempotent: if an event was already
-	// appended with this key, Append returns that event and writes nothing.
-	Key string
-}
+// ErrNoPersonal refuses personal data in a log that keeps none.
+var ErrNoPersonal = errors.New("event log: this log keeps no personal data")
 
 type appendReq struct {
 	key         string
 	typ         string
 	occurredAt  *time.Time
 	payload     []byte
-	personal    Personal
+	personal    node.Personal
 	personalKey string
 	reply       chan appendResult
 }
 
 type appendResult struct {
-	ev  Event
+	ev  node.Event
 	err error
+}
+
+// written is an event a batch produced, and whether this append wrote it
+// (rather than finding it by its idempotency key).
+type written struct {
+	ev    node.Event
+	fresh bool
 }
 
 // Log is the node's append-only event log in SQLite, and the fold of it
@@ -77,20 +81,18 @@ type Log struct {
 	Reader
 	w        *sql.DB
 	origin   string
-	clock    *Clock
-	state    *State
+	clock    *node.Clock
+	state    *node.State
 	maxBatch int
 
-	reqs chan *appendReq
-	stop chan struct{}
-	done chan struct{}
-	seq  uint64 // last seq of our own origin; owned by the writer after Open
+	reqs     chan *appendReq
+	stop     chan struct{}
+	done     chan struct{}
+	seq      uint64 // last seq of our own origin; owned by the writer after Open
+	personal bool
 
 	closeOnce sync.Once
 	closeErr  error
-
-	changeMu sync.Mutex
-	changed  chan struct{} // closed, and replaced, when events are folded in
 
 	headMu sync.Mutex
 	head   uint64 // l.seq as readers may see it
@@ -102,17 +104,16 @@ func Open(ctx context.Context, file string, opts Options) (*Log, error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return nil, fmt.Errorf("event log: %w", err)
 	}
-	if err := createPrivate(file); err != nil {
-		return nil, err
-	}
-	w, err := openDB(file, false)
+	w, err := sqlitedb.OpenWriter(file)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("event log: %w", err)
 	}
-	w.SetMaxOpenConns(1) // SQLite has one writer; the pool must not pretend otherwise
-	l := &Log{w: w, clock: opts.Clock, state: NewState(), maxBatch: opts.MaxBatch}
+	l := &Log{w: w, clock: opts.Clock, state: opts.State, maxBatch: opts.MaxBatch, personal: opts.Personal}
+	if l.state == nil {
+		l.state = node.NewState()
+	}
 	if l.clock == nil {
-		l.clock = NewClock(nil)
+		l.clock = node.NewClock(nil)
 	}
 	if l.maxBatch <= 0 {
 		l.maxBatch = 64
@@ -125,14 +126,18 @@ func Open(ctx context.Context, file string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l.reqs, l.stop, l.done = make(chan *appendReq), make(chan struct{}), make(chan struct{})
-	l.changed = make(chan struct{})
 	go l.writer()
 	return l, nil
 }
 
 func (l *Log) init(ctx context.Context, file, origin string, newOrigin func() string) error {
-	if err := migrate(ctx, l.w); err != nil {
-		return err
+	if err := sqlitedb.Migrate(ctx, l.w, "log", logSteps); err != nil {
+		return fmt.Errorf("event log: %w", err)
+	}
+	if l.personal {
+		if err := sqlitedb.Migrate(ctx, l.w, "personal", personalSteps); err != nil {
+			return fmt.Errorf("event log: %w", err)
+		}
 	}
 	var stored string
 	err := l.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'origin'`).Scan(&stored)
@@ -168,16 +173,16 @@ func (l *Log) init(ctx context.Context, file, origin string, newOrigin func() st
 	// After a restart on a box whose clock went back to 1970, timestamps
 	// continue from the log, never below its own; a peer's, as when they
 	// arrived (ObserveRemote).
-	l.clock.Observe(HLC(maxOwn))
-	l.clock.ObserveRemote(HLC(maxOther))
+	l.clock.Observe(node.HLC(maxOwn))
+	l.clock.ObserveRemote(node.HLC(maxOther))
 
-	r, err := openDB(file, true)
+	r, err := sqlitedb.Open(file, true)
 	if err != nil {
-		return err
+		return fmt.Errorf("event log: %w", err)
 	}
 	r.SetMaxOpenConns(4)
 	l.Reader = Reader{r}
-	return l.Reader.Events(ctx, func(e Event) error {
+	return l.Reader.Events(ctx, func(e node.Event) error {
 		l.state.Apply(e)
 		return nil
 	})
@@ -187,37 +192,40 @@ func (l *Log) init(ctx context.Context, file, origin string, newOrigin func() st
 func (l *Log) Origin() string { return l.origin }
 
 // Clock is the clock the log stamps events with.
-func (l *Log) Clock() *Clock { return l.clock }
+func (l *Log) Clock() *node.Clock { return l.clock }
 
 // State is the in-memory fold of the log.
-func (l *Log) State() *State { return l.state }
+func (l *Log) State() *node.State { return l.state }
 
 // Append writes one event durably and folds it in. When it returns without
 // error the event is on disk (synchronous=FULL, committed). The context only
 // bounds the wait to be taken into the writer's queue: once taken, the
 // append completes, and its result is reported.
-func (l *Log) Append(ctx context.Context, d Draft) (Event, error) {
+func (l *Log) Append(ctx context.Context, d node.Draft) (node.Event, error) {
 	if d.Type == "" {
-		return Event{}, errors.New("event log: append: empty type")
+		return node.Event{}, errors.New("event log: append: empty type")
 	}
 	payload, err := json.Marshal(d.Payload)
 	if err != nil {
-		return Event{}, fmt.Errorf("event log: append %s: %w", d.Type, err)
+		return node.Event{}, fmt.Errorf("event log: append %s: %w", d.Type, err)
 	}
 	if len(payload) == 0 || payload[0] != '{' {
-		return Event{}, fmt.Errorf("event log: append %s: payload must be a JSON object", d.Type)
+		return node.Event{}, fmt.Errorf("event log: append %s: payload must be a JSON object", d.Type)
+	}
+	if !d.Personal.Empty() && !l.personal {
+		return node.Event{}, ErrNoPersonal
 	}
 	if !d.Personal.Empty() && d.PersonalKey == "" {
-		return Event{}, fmt.Errorf("event log: append %s: personal data without a key", d.Type)
+		return node.Event{}, fmt.Errorf("event log: append %s: personal data without a key", d.Type)
 	}
 	req := &appendReq{key: d.Key, typ: d.Type, occurredAt: d.OccurredAt, payload: payload,
 		personal: d.Personal, personalKey: d.PersonalKey, reply: make(chan appendResult, 1)}
 	select {
 	case l.reqs <- req:
 	case <-l.done:
-		return Event{}, ErrClosed
+		return node.Event{}, ErrClosed
 	case <-ctx.Done():
-		return Event{}, ctx.Err()
+		return node.Event{}, ctx.Err()
 	}
 	res := <-req.reply
 	return res.ev, res.err
@@ -257,14 +265,14 @@ func (l *Log) writer() {
 
 // commit writes batch in one transaction. On error nothing was written and
 // the seq counter is unchanged.
-func (l *Log) commit(batch []*appendReq) ([]Event, error) {
+func (l *Log) commit(batch []*appendReq) ([]written, error) {
 	ctx := context.Background() // an append taken into a batch is finished, not abandoned
 	tx, err := l.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("event log: begin: %w", err)
 	}
 	defer tx.Rollback()
-	events := make([]Event, len(batch))
+	events := make([]written, len(batch))
 	seq := l.seq
 	plausible := l.clock.Plausible()
 	for i, req := range batch {
@@ -274,12 +282,12 @@ func (l *Log) commit(batch []*appendReq) ([]Event, error) {
 				return nil, err
 			}
 			if found {
-				events[i] = prior
+				events[i] = written{ev: prior}
 				continue
 			}
 		}
 		seq++
-		e := Event{Origin: l.origin, Seq: seq, HLC: l.clock.Now(), Type: req.typ,
+		e := node.Event{Origin: l.origin, Seq: seq, HLC: l.clock.Now(), Type: req.typ,
 			OccurredAt: req.occurredAt, Payload: req.payload}
 		if e.OccurredAt == nil && plausible {
 			t := l.clock.Wall().UTC().Truncate(time.Millisecond)
@@ -308,8 +316,7 @@ func (l *Log) commit(batch []*appendReq) ([]Event, error) {
 				return nil, fmt.Errorf("event log: insert idempotency key: %w", err)
 			}
 		}
-		e.fresh = true
-		events[i] = e
+		events[i] = written{ev: e, fresh: true}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("event log: commit: %w", err)
@@ -324,54 +331,47 @@ func (l *Log) commit(batch []*appendReq) ([]Event, error) {
 // Changed returns a channel that is closed the next time events are folded
 // into the state: a reader waits on it, then takes a new view and a new
 // channel. It never blocks the writer, however slow the reader.
-func (l *Log) Changed() <-chan struct{} {
-	l.changeMu.Lock()
-	defer l.changeMu.Unlock()
-	return l.changed
-}
+func (l *Log) Changed() <-chan struct{} { return l.state.Changed() }
 
-func (l *Log) notify() {
-	l.changeMu.Lock()
-	defer l.changeMu.Unlock()
-	close(l.changed)
-	l.changed = make(chan struct{})
-}
-
-func (l *Log) finish(batch []*appendReq, events []Event, err error) {
-	if err == nil {
-		defer l.notify()
-	}
+func (l *Log) finish(batch []*appendReq, events []written, err error) {
+	var fresh []node.Event
 	for i, req := range batch {
 		if err != nil {
 			req.reply <- appendResult{err: err}
 			continue
 		}
-		e := events[i]
-		if e.fresh {
-			l.state.Apply(e)
-			e.fresh = false
+		if events[i].fresh {
+			fresh = append(fresh, events[i].ev)
 		}
-		req.reply <- appendResult{ev: e}
+	}
+	if err != nil {
+		return
+	}
+	// Folded before anyone hears of the append: a caller that reads the
+	// state after Append returns sees its own event.
+	l.state.Fold(fresh...)
+	for i, req := range batch {
+		req.reply <- appendResult{ev: events[i].ev}
 	}
 }
 
 // priorEvent finds the event an idempotency key already made.
-func (l *Log) priorEvent(ctx context.Context, tx *sql.Tx, key string) (Event, bool, error) {
+func (l *Log) priorEvent(ctx context.Context, tx *sql.Tx, key string) (node.Event, bool, error) {
 	var seq int64
 	err := tx.QueryRowContext(ctx, `SELECT seq FROM idempotency WHERE key = ?`, key).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Event{}, false, nil
+		return node.Event{}, false, nil
 	}
 	if err != nil {
-		return Event{}, false, fmt.Errorf("event log: idempotency: %w", err)
+		return node.Event{}, false, fmt.Errorf("event log: idempotency: %w", err)
 	}
-	var e Event
+	var e node.Event
 	var occurred sql.NullInt64
 	var payload []byte
 	err = tx.QueryRowContext(ctx, selectEvents+` WHERE origin = ? AND seq = ?`, l.origin, seq).
 		Scan(&e.Origin, &e.Seq, &e.HLC, &e.Type, &occurred, &payload)
 	if err != nil {
-		return Event{}, false, fmt.Errorf("event log: idempotency: event %d: %w", seq, err)
+		return node.Event{}, false, fmt.Errorf("event log: idempotency: event %d: %w", seq, err)
 	}
 	if occurred.Valid {
 		t := unixMilli(occurred.Int64)
@@ -388,20 +388,6 @@ func (l *Log) PurgeKeys(ctx context.Context, age time.Duration) (int64, error) {
 		return 0, fmt.Errorf("event log: purge keys: %w", err)
 	}
 	return res.RowsAffected()
-}
-
-// Personal returns the personal data stored for a check-in.
-func (l *Log) Personal(ctx context.Context, checkinID string) (Personal, bool, error) {
-	var p Personal
-	err := l.Reader.db.QueryRowContext(ctx,
-		`SELECT name, contact, details FROM personal WHERE checkin_id = ?`, checkinID).Scan(&p.Name, &p.Contact, &p.Details)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Personal{}, false, nil
-	}
-	if err != nil {
-		return Personal{}, false, fmt.Errorf("event log: read personal data: %w", err)
-	}
-	return p, true, nil
 }
 
 // LastSeq is the last seq of the log's own origin.
@@ -427,14 +413,3 @@ func (l *Log) Close() error {
 }
 
 func unixMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
-
-// createPrivate creates the database file 0600 before SQLite would (0644):
-// it holds personal data, and SQLite gives the -wal and -shm files the
-// database's own permissions. An existing file is left as it is.
-func createPrivate(file string) error {
-	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("event log: %w", err)
-	}
-	return f.Close()
-}

@@ -1,4 +1,4 @@
-package node
+package powermon
 
 import (
 	"testing"
@@ -9,11 +9,11 @@ var t0 = time.Date(2026, 11, 24, 18, 0, 0, 0, time.UTC)
 
 func TestPowerStateString(t *testing.T) {
 	for _, s := range []string{"OL", "OB LB", "GEN CHRG", "OL CHRG", "OB LB CHRG", ""} {
-		if got := ParsePowerState(s).String(); got != s {
+		if got := ParseState(s).String(); got != s {
 			t.Errorf("round trip %q → %q", s, got)
 		}
 	}
-	if !ParsePowerState("LB OB").Critical() || ParsePowerState("OL LB").Critical() {
+	if !ParseState("LB OB").Critical() || ParseState("OL LB").Critical() {
 		t.Error("Critical is OB with LB only")
 	}
 }
@@ -21,9 +21,9 @@ func TestPowerStateString(t *testing.T) {
 // TestFlappingMains: mains flapping at 2 Hz for a minute makes at most two
 // committed changes (here: none until it settles, then one).
 func TestFlappingMains(t *testing.T) {
-	m := NewPowerMachine(Holds{})
+	m := NewMachine(Holds{})
 	now := t0
-	m.Update(PowerState{Supply: TokenOnline}, now)
+	m.Update(State{Supply: TokenOnline}, now)
 	changes := 0
 	for i := 0; i < 120; i++ { // 2 Hz: a flip every 250 ms
 		now = now.Add(250 * time.Millisecond)
@@ -31,7 +31,7 @@ func TestFlappingMains(t *testing.T) {
 		if i%2 == 0 {
 			supply = TokenOnBattery
 		}
-		if m.Update(PowerState{Supply: supply}, now) {
+		if m.Update(State{Supply: supply}, now) {
 			changes++
 		}
 	}
@@ -45,16 +45,16 @@ func TestFlappingMains(t *testing.T) {
 
 func TestSustainedLossIsOneChange(t *testing.T) {
 	for _, hold := range []time.Duration{0 /* default 10 s */, 6 * time.Second, 45 * time.Second} {
-		m := NewPowerMachine(Holds{OnBattery: hold})
+		m := NewMachine(Holds{OnBattery: hold})
 		want := hold
 		if want == 0 {
 			want = 10 * time.Second
 		}
 		now := t0
-		m.Update(PowerState{Supply: TokenOnline}, now)
+		m.Update(State{Supply: TokenOnline}, now)
 		changes, changedAt := 0, time.Duration(-1)
 		for d := time.Duration(0); d <= 2*time.Minute; d += time.Second {
-			if m.Update(PowerState{Supply: TokenOnBattery}, now.Add(d)) {
+			if m.Update(State{Supply: TokenOnBattery}, now.Add(d)) {
 				changes++
 				changedAt = d
 			}
@@ -66,7 +66,7 @@ func TestSustainedLossIsOneChange(t *testing.T) {
 }
 
 func TestScriptedOutage(t *testing.T) {
-	m := NewPowerMachine(Holds{})
+	m := NewMachine(Holds{})
 	script := []struct {
 		until time.Duration
 		raw   string
@@ -87,7 +87,7 @@ func TestScriptedOutage(t *testing.T) {
 				break
 			}
 		}
-		if m.Update(ParsePowerState(raw), now.Add(d)) {
+		if m.Update(ParseState(raw), now.Add(d)) {
 			seen = append(seen, m.State().String())
 		}
 		if criticalAt < 0 && m.Critical(now.Add(d)) {

@@ -1,6 +1,7 @@
 -- Staff accounts and their sessions. Node-local like the personal table:
--- never an event, never synced, never logged.
-CREATE TABLE accounts (
+-- never an event, never synced, never logged. IF NOT EXISTS: a database
+-- made before the stores had their own chains already holds them.
+CREATE TABLE IF NOT EXISTS accounts (
     name       TEXT PRIMARY KEY,
     role       TEXT    NOT NULL,
     hash       TEXT    NOT NULL, -- argon2id, PHC string format
@@ -11,7 +12,7 @@ CREATE TABLE accounts (
 
 -- A session is known by the SHA-256 of its token: the token itself lives
 -- only in the staff member's cookie, so a copy of this table opens nothing.
-CREATE TABLE sessions (
+CREATE TABLE IF NOT EXISTS sessions (
     token_hash BLOB PRIMARY KEY,
     account    TEXT    NOT NULL REFERENCES accounts (name) ON DELETE CASCADE,
     csrf       TEXT    NOT NULL,
@@ -20,4 +21,4 @@ CREATE TABLE sessions (
     seen_at    INTEGER NOT NULL
 ) WITHOUT ROWID;
 
-CREATE INDEX sessions_by_account ON sessions (account);
+CREATE INDEX IF NOT EXISTS sessions_by_account ON sessions (account);

@@ -1,9 +1,11 @@
-package node
+package eventlog
 
 import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/safepoint-se/safepoint/node"
 )
 
 // DefaultRetentionDays is how long a node keeps residents' personal data
@@ -16,7 +18,7 @@ const DefaultRetentionDays = 30
 // was recorded after the last one.
 func (l *Log) PurgeDue(ctx context.Context, days int) (bool, time.Time, error) {
 	a := l.state.Activation()
-	if a == nil || a.State != ActivationDeactivate || days < 0 {
+	if a == nil || a.State != node.ActivationDeactivate || days < 0 {
 		return false, time.Time{}, nil
 	}
 	since := a.Since.Time()
@@ -60,8 +62,8 @@ func (l *Log) PurgePersonal(ctx context.Context, days int) (int, bool, error) {
 	// A crash between the delete and the audit event leaves the rule due
 	// (no purge recorded since the deactivation): the next run deletes
 	// nothing more and records the event.
-	if _, err := l.Append(ctx, Draft{Type: TypePersonalPurged,
-		Payload: PersonalPurged{Rows: int(n), DeactivatedAt: since, RetentionDays: days}}); err != nil {
+	if _, err := l.Append(ctx, node.Draft{Type: node.TypePersonalPurged,
+		Payload: node.PersonalPurged{Rows: int(n), DeactivatedAt: since, RetentionDays: days}}); err != nil {
 		return int(n), false, err
 	}
 	return int(n), true, nil

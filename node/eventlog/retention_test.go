@@ -1,4 +1,4 @@
-package node
+package eventlog
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/safepoint-se/safepoint/node"
 )
 
 // TestRetention: with a fake clock, personal data stays while the point is
@@ -24,7 +26,7 @@ func TestRetention(t *testing.T) {
 	advance := func(d time.Duration) { wall.Add(int64(d)) }
 	file := filepath.Join(t.TempDir(), FileName)
 	open := func() *Log {
-		l, err := Open(ctx, file, Options{Origin: "byhuset", Clock: NewClock(now)})
+		l, err := Open(ctx, file, Options{Origin: "byhuset", Clock: node.NewClock(now), Personal: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,11 +34,11 @@ func TestRetention(t *testing.T) {
 	}
 	l := open()
 	defer func() { l.Close() }()
-	secret := Personal{Name: "Anna Andersson", Contact: "070-1234567", Details: "rullstol"}
+	secret := node.Personal{Name: "Anna Andersson", Contact: "070-1234567", Details: "rullstol"}
 	for i, id := range []string{"c1", "c2", "c3"} {
-		p := CheckInCreated{ID: id, Receipt: "ABCDEFG" + string(rune('2'+i)), Household: "HHHHH" + string(rune('2'+i)),
-			Size: 2, Status: CheckInNeedsHelp, Personal: true}
-		if _, err := l.Append(ctx, Draft{Type: TypeCheckInCreated, Payload: p, Personal: secret, PersonalKey: id}); err != nil {
+		p := node.CheckInCreated{ID: id, Receipt: "ABCDEFG" + string(rune('2'+i)), Household: "HHHHH" + string(rune('2'+i)),
+			Size: 2, Status: node.CheckInNeedsHelp, Personal: true}
+		if _, err := l.Append(ctx, node.Draft{Type: node.TypeCheckInCreated, Payload: p, Personal: secret, PersonalKey: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -55,18 +57,18 @@ func TestRetention(t *testing.T) {
 	}
 	activation := func(state string, seq uint64) {
 		t.Helper()
-		payload, _ := json.Marshal(PointActivation{State: state, Directive: state})
-		if _, _, err := l.Ingest(ctx, []Event{{Origin: "central", Seq: seq, HLC: l.Clock().Now(),
-			Type: TypePointActivation, Payload: payload}}); err != nil {
+		payload, _ := json.Marshal(node.PointActivation{State: state, Directive: state})
+		if _, _, err := l.Ingest(ctx, []node.Event{{Origin: "central", Seq: seq, HLC: l.Clock().Now(),
+			Type: node.TypePointActivation, Payload: payload}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	activation(ActivationActivated, 1)
+	activation(node.ActivationActivated, 1)
 	advance(60 * 24 * time.Hour)
 	if n, ok := purge(); ok || n != 0 {
 		t.Fatalf("purged %d while active", n)
 	}
-	activation(ActivationDeactivate, 2)
+	activation(node.ActivationDeactivate, 2)
 	advance(days*24*time.Hour - time.Minute)
 	if _, ok := purge(); ok {
 		t.Fatal("purged a minute before the retention time")
@@ -87,13 +89,13 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("a second run purged again: %d %v", n, ok)
 	}
 	// The audit trail: one personal.purged, with counts, no names.
-	var audits []Event
+	var audits []node.Event
 	var checkins int
-	l.Events(ctx, func(e Event) error {
+	l.Events(ctx, func(e node.Event) error {
 		switch e.Type {
-		case TypePersonalPurged:
+		case node.TypePersonalPurged:
 			audits = append(audits, e)
-		case TypeCheckInCreated:
+		case node.TypeCheckInCreated:
 			checkins++
 		}
 		return nil
@@ -101,7 +103,7 @@ func TestRetention(t *testing.T) {
 	if len(audits) != 1 || checkins != 3 {
 		t.Fatalf("%d audit events and %d check-ins, want 1 and 3", len(audits), checkins)
 	}
-	var p PersonalPurged
+	var p node.PersonalPurged
 	if err := json.Unmarshal(audits[0].Payload, &p); err != nil || p.Rows != 3 || p.RetentionDays != days {
 		t.Fatalf("audit payload %s: %v", audits[0].Payload, err)
 	}

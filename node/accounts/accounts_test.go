@@ -1,4 +1,4 @@
-package node
+package accounts
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/safepoint-se/safepoint/node/nodetest"
 )
 
 func TestRoles(t *testing.T) {
@@ -54,9 +56,8 @@ func TestPasswordHash(t *testing.T) {
 
 func TestAccounts(t *testing.T) {
 	ctx := context.Background()
-	wall := &fakeWall{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
-	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{Clock: NewClock(wall.Now)})
-	a := l.Accounts()
+	wall := nodetest.NewWall(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	a := openTest(t, filepath.Join(t.TempDir(), "safepoint.db"), wall.Now)
 
 	for name, tc := range map[string]struct {
 		name, pw string
@@ -174,9 +175,8 @@ func TestAccounts(t *testing.T) {
 
 func TestPurgeSessions(t *testing.T) {
 	ctx := context.Background()
-	wall := &fakeWall{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
-	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{Clock: NewClock(wall.Now)})
-	a := l.Accounts()
+	wall := nodetest.NewWall(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	a := openTest(t, filepath.Join(t.TempDir(), "safepoint.db"), wall.Now)
 	if err := a.Add(ctx, "eva", RoleStaff, "1234567890"); err != nil {
 		t.Fatal(err)
 	}
@@ -196,18 +196,18 @@ func TestPurgeSessions(t *testing.T) {
 // TestSessionsSurviveRestart: sessions live in the database.
 func TestSessionsSurviveRestart(t *testing.T) {
 	ctx := context.Background()
-	file := filepath.Join(t.TempDir(), FileName)
-	l := openTest(t, file, Options{})
-	if err := l.Accounts().Add(ctx, "eva", RoleStaff, "1234567890"); err != nil {
+	file := filepath.Join(t.TempDir(), "safepoint.db")
+	a := openTest(t, file, nil)
+	if err := a.Add(ctx, "eva", RoleStaff, "1234567890"); err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := l.Accounts().NewSession(ctx, Account{Name: "eva", Role: RoleStaff})
+	token, _, err := a.NewSession(ctx, Account{Name: "eva", Role: RoleStaff})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Close()
-	l2 := openTest(t, file, Options{})
-	if s, err := l2.Accounts().Session(ctx, token); err != nil || s.Account.Name != "eva" {
+	a.Close()
+	a2 := openTest(t, file, nil)
+	if s, err := a2.Session(ctx, token); err != nil || s.Account.Name != "eva" {
 		t.Fatalf("after restart: %+v, %v", s, err)
 	}
 }
@@ -217,8 +217,7 @@ func TestSessionsSurviveRestart(t *testing.T) {
 // deletes them too).
 func TestDisabledAccountHasNoSession(t *testing.T) {
 	ctx := context.Background()
-	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{})
-	a := l.Accounts()
+	a := openTest(t, filepath.Join(t.TempDir(), "safepoint.db"), nil)
 	if err := a.Add(ctx, "eva", RoleStaff, "1234567890"); err != nil {
 		t.Fatal(err)
 	}
@@ -226,10 +225,20 @@ func TestDisabledAccountHasNoSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.w.Exec(`UPDATE accounts SET disabled = 1 WHERE name = 'eva'`); err != nil {
+	if _, err := a.w.Exec(`UPDATE accounts SET disabled = 1 WHERE name = 'eva'`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.Session(ctx, token); !errors.Is(err, ErrNoSession) {
 		t.Fatalf("session of a disabled account: %v", err)
 	}
+}
+
+func openTest(t *testing.T, file string, now func() time.Time) *Accounts {
+	t.Helper()
+	a, err := Open(context.Background(), file, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
 }

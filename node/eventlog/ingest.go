@@ -1,10 +1,12 @@
-package node
+package eventlog
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/safepoint-se/safepoint/node"
 )
 
 // ErrOwnOrigin refuses events that claim to come from this log's own
@@ -16,7 +18,7 @@ var ErrOwnOrigin = errors.New("event log: events of our own origin come only fro
 // the new ones in and returns, per origin, the watermark: the highest seq
 // with every seq up to it held. Duplicates, gaps and any arrival order are
 // fine; the watermark only moves over a contiguous run.
-func (l *Log) Ingest(ctx context.Context, events []Event) (added int, watermarks map[string]uint64, err error) {
+func (l *Log) Ingest(ctx context.Context, events []node.Event) (added int, watermarks map[string]uint64, err error) {
 	for _, e := range events {
 		if e.Origin == l.origin {
 			return 0, nil, ErrOwnOrigin
@@ -38,7 +40,7 @@ func (l *Log) Ingest(ctx context.Context, events []Event) (added int, watermarks
 	if err != nil {
 		return 0, nil, fmt.Errorf("event log: ingest: %w", err)
 	}
-	var fresh []Event
+	var fresh []node.Event
 	for _, e := range events {
 		var occurred sql.NullInt64
 		if e.OccurredAt != nil {
@@ -72,10 +74,9 @@ func (l *Log) Ingest(ctx context.Context, events []Event) (added int, watermarks
 	}
 	for _, e := range fresh {
 		l.clock.ObserveRemote(e.HLC)
-		l.state.Apply(e)
 	}
 	if len(fresh) > 0 {
-		l.notify()
+		l.state.Fold(fresh...)
 	}
 	return len(fresh), watermarks, nil
 }
@@ -161,10 +162,10 @@ func (l *Log) Watermarks(ctx context.Context) (map[string]uint64, error) {
 
 // EventsAfter returns up to limit of this log's own events with seq above
 // after, in seq order: the outbox.
-func (l *Log) EventsAfter(ctx context.Context, after uint64, limit int) ([]Event, error) {
-	var out []Event
+func (l *Log) EventsAfter(ctx context.Context, after uint64, limit int) ([]node.Event, error) {
+	var out []node.Event
 	err := scanEvents(ctx, l.Reader.db, selectEvents+` WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?`,
-		func(e Event) error { out = append(out, e); return nil }, l.origin, int64(after), limit)
+		func(e node.Event) error { out = append(out, e); return nil }, l.origin, int64(after), limit)
 	return out, err
 }
 

@@ -1,4 +1,4 @@
-package node
+package powermon
 
 import (
 	"math"

@@ -1,4 +1,4 @@
-package node
+package powermon
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/hardware/power"
+	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 )
 
 // scriptSource is a hand-written fake source: it returns whatever the test
@@ -39,24 +41,49 @@ func reading(onMains, low bool, volts, amps, percent float64) power.Reading {
 	return r
 }
 
-func eventsOfType(t *testing.T, l *Log, typ string) []Event {
+func eventsOfType(t *testing.T, l *eventlog.Log, typ string) []node.Event {
 	t.Helper()
-	var out []Event
-	for _, e := range allEvents(t, &l.Reader) {
+	var out []node.Event
+	err := l.Events(context.Background(), func(e node.Event) error {
 		if e.Type == typ {
 			out = append(out, e)
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
 
+// openLog opens a real event log for the monitor to write into.
+func openLog(t *testing.T, file string) *eventlog.Log {
+	t.Helper()
+	l, err := eventlog.Open(context.Background(), file, eventlog.Options{Origin: "byhuset"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func openHistory(t *testing.T, file string) *History {
+	t.Helper()
+	h, err := OpenHistory(context.Background(), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
 func TestPowerMonitorOutage(t *testing.T) {
 	ctx := context.Background()
-	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{})
+	l := openLog(t, filepath.Join(t.TempDir(), eventlog.FileName))
 	src := &scriptSource{}
 	now := t0
 	var acted []string
-	m := NewPowerMonitor(l, PowerOptions{Source: src, Kind: "nut", Now: func() time.Time { return now },
+	m := New(l, Options{Source: src, Kind: "nut", Now: func() time.Time { return now },
 		OnCritical: func(context.Context) error { acted = append(acted, "shutdown"); return nil }})
 	step := func(r power.Reading, d time.Duration) {
 		src.set(r, nil)
@@ -79,8 +106,8 @@ func TestPowerMonitorOutage(t *testing.T) {
 	step(reading(true, false, 13.8, -8, 20), 3*time.Minute)
 
 	var states []string
-	for _, e := range eventsOfType(t, l, TypePowerChanged) {
-		var p PowerChanged
+	for _, e := range eventsOfType(t, l, node.TypePowerChanged) {
+		var p node.PowerChanged
 		json.Unmarshal(e.Payload, &p)
 		states = append(states, p.State)
 	}
@@ -93,7 +120,7 @@ func TestPowerMonitorOutage(t *testing.T) {
 			t.Fatalf("power.changed states %v, want %v", states, want)
 		}
 	}
-	if n := len(eventsOfType(t, l, TypePowerCritical)); n != 1 {
+	if n := len(eventsOfType(t, l, node.TypePowerCritical)); n != 1 {
 		t.Errorf("%d power.critical events, want 1", n)
 	}
 	if v := l.State().View(); v.Power == nil || v.Power.State != "OL CHRG" {
@@ -103,10 +130,10 @@ func TestPowerMonitorOutage(t *testing.T) {
 
 func TestPowerSourceLostAndRestored(t *testing.T) {
 	ctx := context.Background()
-	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{})
+	l := openLog(t, filepath.Join(t.TempDir(), eventlog.FileName))
 	src := &scriptSource{}
 	now := t0
-	m := NewPowerMonitor(l, PowerOptions{Source: src, Kind: "nut", Now: func() time.Time { return now }})
+	m := New(l, Options{Source: src, Kind: "nut", Now: func() time.Time { return now }})
 	src.set(reading(true, false, 13.5, 0, 100), nil)
 	m.Poll(ctx)
 	src.set(power.Reading{}, errors.New("nut: dial tcp 127.0.0.1:3493: connection refused"))
@@ -128,7 +155,7 @@ func TestPowerSourceLostAndRestored(t *testing.T) {
 		t.Fatal("source not reported restored")
 	}
 	var states []string
-	for _, e := range eventsOfType(t, l, TypePowerSource) {
+	for _, e := range eventsOfType(t, l, node.TypePowerSource) {
 		var p map[string]string
 		json.Unmarshal(e.Payload, &p)
 		states = append(states, p["state"])
@@ -142,11 +169,12 @@ func TestPowerSourceLostAndRestored(t *testing.T) {
 // when flushed, and come back after a restart.
 func TestPowerHistoryBatches(t *testing.T) {
 	ctx := context.Background()
-	file := filepath.Join(t.TempDir(), FileName)
-	l := openTest(t, file, Options{})
+	file := filepath.Join(t.TempDir(), eventlog.FileName)
+	l := openLog(t, file)
+	hist := openHistory(t, file)
 	src := &scriptSource{}
 	now := t0
-	m := NewPowerMonitor(l, PowerOptions{Source: src, Kind: "sim", Now: func() time.Time { return now }})
+	m := New(l, Options{Source: src, Kind: "sim", Now: func() time.Time { return now }, History: hist})
 	src.set(reading(false, false, 12.3, 4, math.NaN()), nil)
 	for i := 0; i < 12*10; i++ { // 10 minutes at 5 s
 		m.Poll(ctx)
@@ -155,7 +183,7 @@ func TestPowerHistoryBatches(t *testing.T) {
 	m.Poll(ctx)
 	count := func() int {
 		var n int
-		if err := l.Reader.db.QueryRow(`SELECT COUNT(*) FROM power_samples`).Scan(&n); err != nil {
+		if err := hist.r.QueryRow(`SELECT COUNT(*) FROM power_samples`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -173,7 +201,7 @@ func TestPowerHistoryBatches(t *testing.T) {
 	if len(h) != 10 || math.Abs(h[0].Volts-12.3) > 1e-9 || h[0].State != "OB" {
 		t.Fatalf("history %+v", h)
 	}
-	m2 := NewPowerMonitor(l, PowerOptions{Source: src, Now: func() time.Time { return now }})
+	m2 := New(l, Options{Source: src, Now: func() time.Time { return now }, History: openHistory(t, file)})
 	if err := m2.loadHistory(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -193,10 +221,10 @@ func TestPowerHistoryBatches(t *testing.T) {
 
 func TestSourceRuntimeWins(t *testing.T) {
 	ctx := context.Background()
-	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{})
+	l := openLog(t, filepath.Join(t.TempDir(), eventlog.FileName))
 	src := &scriptSource{}
 	now := t0
-	m := NewPowerMonitor(l, PowerOptions{Source: src, Kind: "nut", Now: func() time.Time { return now },
+	m := New(l, Options{Source: src, Kind: "nut", Now: func() time.Time { return now },
 		Battery: Battery{Chemistry: power.LeadAcid12V, CapacityAh: 100}})
 	r := reading(false, false, 12.2, 5, 55)
 	r.Runtime = 95 * time.Minute
@@ -210,11 +238,11 @@ func TestSourceRuntimeWins(t *testing.T) {
 
 func TestGeneratorHours(t *testing.T) {
 	ctx := context.Background()
-	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{})
+	l := openLog(t, filepath.Join(t.TempDir(), eventlog.FileName))
 	src := &scriptSource{}
 	now := t0
 	counted := t0
-	m := NewPowerMonitor(l, PowerOptions{Source: src, Kind: "sim", Now: func() time.Time { return now }, BurnRate: 2,
+	m := New(l, Options{Source: src, Kind: "sim", Now: func() time.Time { return now }, BurnRate: 2,
 		Fuel: func() (float64, time.Time, bool) { return 20, counted, true }})
 	r := reading(false, false, 13.2, -2, math.NaN())
 	r.Generator = true

@@ -1,4 +1,8 @@
-package node
+// Package accounts keeps staff accounts and their sessions: argon2id
+// password hashes, roles, session tokens known only by their hash. Its
+// tables live in the point's (or central's) database beside the event log,
+// with their own migration chain; nothing else touches them.
+package accounts
 
 import (
 	"context"
@@ -6,6 +10,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
+	"embed"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -17,6 +22,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/safepoint-se/safepoint/internal/sqlitedb"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -78,7 +84,8 @@ type Account struct {
 	Created  time.Time `json:"created"`
 }
 
-// Accounts stores staff accounts and sessions in the node's database.
+// Accounts stores staff accounts and sessions in the node's (or
+// central's) database.
 // Another process (`safepoint user …`) may change accounts while the daemon
 // runs: nothing is cached, every check reads the table.
 type Accounts struct {
@@ -86,32 +93,39 @@ type Accounts struct {
 	now  func() time.Time
 }
 
-// Accounts returns the account store of the log's database.
-func (l *Log) Accounts() *Accounts {
-	dummyHash() // made now, so the first unknown-name login costs one hash like the rest
-	return &Accounts{w: l.w, r: l.Reader.db, now: l.clock.Wall}
-}
+//go:embed migrations/*.sql
+var migrations embed.FS
 
-// OpenAccounts opens the account store of the database at file for a tool
-// running beside the daemon, creating and migrating the database if needed.
-// Close it with Close.
-func OpenAccounts(ctx context.Context, file string) (*Accounts, error) {
-	if err := createPrivate(file); err != nil {
-		return nil, err
+var steps = sqlitedb.MustSteps(migrations, "migrations")
+
+// Open opens the account store in the database at file, creating and
+// migrating it if needed; the daemon and a tool beside it (`safepoint
+// user`) each open their own. now is the wall clock sessions are stamped
+// with; time.Now when nil. Close it with Close.
+func Open(ctx context.Context, file string, now func() time.Time) (*Accounts, error) {
+	if now == nil {
+		now = time.Now
 	}
-	db, err := openDB(file, false)
+	w, err := sqlitedb.OpenWriter(file)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("accounts: %w", err)
 	}
-	if err := migrate(ctx, db); err != nil {
-		db.Close()
-		return nil, err
+	if err := sqlitedb.Migrate(ctx, w, "accounts", steps); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("accounts: %w", err)
 	}
-	return &Accounts{w: db, r: db, now: time.Now}, nil
+	r, err := sqlitedb.Open(file, true)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("accounts: %w", err)
+	}
+	r.SetMaxOpenConns(2)
+	dummyHash() // made now, so the first unknown-name login costs one hash like the rest
+	return &Accounts{w: w, r: r, now: now}, nil
 }
 
-// Close closes a store made by OpenAccounts.
-func (a *Accounts) Close() error { return a.w.Close() }
+// Close closes the store.
+func (a *Accounts) Close() error { return errors.Join(a.r.Close(), a.w.Close()) }
 
 // Argon2id parameters: OWASP's minimum (19 MiB, 2 passes, 1 lane), which a
 // Raspberry Pi Zero still hashes in well under a second.
@@ -414,35 +428,5 @@ func SameToken(a, b string) bool {
 }
 
 // SetStaffContact stores (or, when empty, removes) a roster person's
-// contact: staff-only, beside the log.
-func (l *Log) SetStaffContact(ctx context.Context, person, contact string) error {
-	var err error
-	if contact == "" {
-		_, err = l.w.ExecContext(ctx, `DELETE FROM staff_contacts WHERE person = ?`, person)
-	} else {
-		_, err = l.w.ExecContext(ctx, `INSERT INTO staff_contacts (person, contact) VALUES (?, ?)
-			ON CONFLICT (person) DO UPDATE SET contact = excluded.contact`, person, contact)
-	}
-	if err != nil {
-		return fmt.Errorf("staff contacts: %w", err)
-	}
-	return nil
-}
 
-// StaffContacts returns every roster person's contact.
-func (l *Log) StaffContacts(ctx context.Context) (map[string]string, error) {
-	rows, err := l.Reader.db.QueryContext(ctx, `SELECT person, contact FROM staff_contacts`)
-	if err != nil {
-		return nil, fmt.Errorf("staff contacts: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var p, c string
-		if err := rows.Scan(&p, &c); err != nil {
-			return nil, fmt.Errorf("staff contacts: %w", err)
-		}
-		out[p] = c
-	}
-	return out, rows.Err()
-}
+func unixMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

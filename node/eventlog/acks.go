@@ -1,4 +1,4 @@
-package node
+package eventlog
 
 import (
 	"context"
@@ -7,11 +7,6 @@ import (
 	"fmt"
 	"time"
 )
-
-// DB is the log's writing connection, for tables that live beside the log
-// in the same database (central's downlink streams). Writes through it
-// are serialised with the log's own by SQLite.
-func (l *Log) DB() *sql.DB { return l.w }
 
 // RecordPeerAck records a peer's acknowledgement, as SetPeerAcked, and,
 // when it moves the pointer, when it did (the log's wall clock): a receipt
@@ -57,18 +52,4 @@ func (l *Log) AckedAt(ctx context.Context, peer string, seq uint64) (at time.Tim
 		return time.Time{}, false, nil
 	}
 	return unixMilli(ms.Int64), true, nil
-}
-
-// Fold folds in events this log does not store itself but another table of
-// the same database does (central's directives, which live in its downlink
-// tables): the state then agrees with what the nodes fold. The caller
-// folds them again after each Open.
-func (l *Log) Fold(events ...Event) {
-	for _, e := range events {
-		l.clock.Observe(e.HLC)
-		l.state.Apply(e)
-	}
-	if len(events) > 0 {
-		l.notify()
-	}
 }

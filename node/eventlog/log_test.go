@@ -1,4 +1,4 @@
-package node
+package eventlog
 
 import (
 	"context"
@@ -8,6 +8,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/safepoint-se/safepoint/internal/sqlitedb"
+
+	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/nodetest"
 )
 
 func openTest(t *testing.T, file string, opts Options) *Log {
@@ -23,17 +28,17 @@ func openTest(t *testing.T, file string, opts Options) *Log {
 	return l
 }
 
-func allEvents(t *testing.T, r *Reader) []Event {
+func allEvents(t *testing.T, r *Reader) []node.Event {
 	t.Helper()
-	var out []Event
-	if err := r.Events(context.Background(), func(e Event) error { out = append(out, e); return nil }); err != nil {
+	var out []node.Event
+	if err := r.Events(context.Background(), func(e node.Event) error { out = append(out, e); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return out
 }
 
-func report(text string) Draft {
-	return Draft{Type: TypeReportCreated, Payload: ReportCreated{ID: NewID(), Receipt: NewCode(ReceiptLen),
+func report(text string) node.Draft {
+	return node.Draft{Type: node.TypeReportCreated, Payload: node.ReportCreated{ID: node.NewID(), Receipt: node.NewCode(node.ReceiptLen),
 		Category: "road", Text: text, Urgency: "normal"}}
 }
 
@@ -137,8 +142,8 @@ func TestConcurrentAppendsGapFree(t *testing.T) {
 func TestClockJumpsKeepOrder(t *testing.T) {
 	ctx := context.Background()
 	file := filepath.Join(t.TempDir(), FileName)
-	wall := &fakeWall{t: time.Unix(3600, 0)}
-	l := openTest(t, file, Options{Clock: NewClock(wall.Now)})
+	wall := nodetest.NewWall(time.Unix(3600, 0))
+	l := openTest(t, file, Options{Clock: node.NewClock(wall.Now)})
 
 	steps := []struct {
 		name      string
@@ -170,7 +175,7 @@ func TestClockJumpsKeepOrder(t *testing.T) {
 
 	// Restart on a box that forgot the time again.
 	wall.Set(time.Unix(0, 0))
-	l2 := openTest(t, file, Options{Clock: NewClock(wall.Now)})
+	l2 := openTest(t, file, Options{Clock: node.NewClock(wall.Now)})
 	if _, err := l2.Append(ctx, report("after restart")); err != nil {
 		t.Fatal(err)
 	}
@@ -194,10 +199,10 @@ func TestClockJumpsKeepOrder(t *testing.T) {
 func TestPersonalBesideTheLog(t *testing.T) {
 	ctx := context.Background()
 	file := filepath.Join(t.TempDir(), FileName)
-	l := openTest(t, file, Options{})
-	secret := Personal{Name: "Greta Personsson", Contact: "070-000 00 00", Details: "syrgas, elberoende"}
-	p := CheckInCreated{ID: "c1", Receipt: "ABCDEFGH", Household: "HHHHH2", Size: 2, Status: CheckInNeedsHelp, Need: "medical", Personal: true}
-	if _, err := l.Append(ctx, Draft{Type: TypeCheckInCreated, Payload: p, Personal: secret, PersonalKey: "c1"}); err != nil {
+	l := openTest(t, file, Options{Personal: true})
+	secret := node.Personal{Name: "Greta Personsson", Contact: "070-000 00 00", Details: "syrgas, elberoende"}
+	p := node.CheckInCreated{ID: "c1", Receipt: "ABCDEFGH", Household: "HHHHH2", Size: 2, Status: node.CheckInNeedsHelp, Need: "medical", Personal: true}
+	if _, err := l.Append(ctx, node.Draft{Type: node.TypeCheckInCreated, Payload: p, Personal: secret, PersonalKey: "c1"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range allEvents(t, &l.Reader) {
@@ -214,7 +219,7 @@ func TestPersonalBesideTheLog(t *testing.T) {
 
 	// The event and its personal row are one transaction: when the row
 	// cannot be written (a duplicate key here), the event is not either.
-	_, err = l.Append(ctx, Draft{Type: TypeCheckInCreated, Payload: p, Personal: secret, PersonalKey: "c1"})
+	_, err = l.Append(ctx, node.Draft{Type: node.TypeCheckInCreated, Payload: p, Personal: secret, PersonalKey: "c1"})
 	if err == nil {
 		t.Fatal("duplicate personal key accepted")
 	}
@@ -231,8 +236,8 @@ func TestPersonalBesideTheLog(t *testing.T) {
 // with good ones fails alone.
 func TestBadDraftDoesNotFailBatch(t *testing.T) {
 	ctx := context.Background()
-	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{})
-	if _, err := l.Append(ctx, Draft{Type: TypeCheckInCreated, Payload: CheckInCreated{ID: "dup"}, Personal: Personal{Name: "x"}, PersonalKey: "dup"}); err != nil {
+	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{Personal: true})
+	if _, err := l.Append(ctx, node.Draft{Type: node.TypeCheckInCreated, Payload: node.CheckInCreated{ID: "dup"}, Personal: node.Personal{Name: "x"}, PersonalKey: "dup"}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -244,7 +249,7 @@ func TestBadDraftDoesNotFailBatch(t *testing.T) {
 			defer wg.Done()
 			d := report("ok")
 			if i%10 == 0 {
-				d = Draft{Type: TypeCheckInCreated, Payload: CheckInCreated{ID: "dup"}, Personal: Personal{Name: "x"}, PersonalKey: "dup"}
+				d = node.Draft{Type: node.TypeCheckInCreated, Payload: node.CheckInCreated{ID: "dup"}, Personal: node.Personal{Name: "x"}, PersonalKey: "dup"}
 			}
 			_, err := l.Append(ctx, d)
 			mu.Lock()
@@ -268,11 +273,11 @@ func TestBadDraftDoesNotFailBatch(t *testing.T) {
 func TestAppendRejectsBadDrafts(t *testing.T) {
 	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{})
 	ctx := context.Background()
-	for name, d := range map[string]Draft{
+	for name, d := range map[string]node.Draft{
 		"no type":             {Payload: map[string]int{}},
 		"not an object":       {Type: "x.y", Payload: []int{1}},
 		"unmarshalable":       {Type: "x.y", Payload: map[string]any{"f": func() {}}},
-		"personal but no key": {Type: TypeCheckInCreated, Payload: map[string]int{}, Personal: Personal{Name: "x"}},
+		"personal but no key": {Type: node.TypeCheckInCreated, Payload: map[string]int{}, Personal: node.Personal{Name: "x"}},
 	} {
 		if _, err := l.Append(ctx, d); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -326,14 +331,14 @@ func TestReaderBesideWriter(t *testing.T) {
 func TestConfigurePoint(t *testing.T) {
 	ctx := context.Background()
 	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{Origin: "sp-abc"})
-	p, changed, err := l.ConfigurePoint(ctx, Point{Name: "Byhuset", Municipality: "2161"})
+	p, changed, err := node.ConfigurePoint(ctx, l, node.Point{Name: "Byhuset", Municipality: "2161"})
 	if err != nil || !changed || p.ID != "sp-abc" {
 		t.Fatalf("first configure: %+v %v %v", p, changed, err)
 	}
-	if _, changed, _ := l.ConfigurePoint(ctx, Point{Name: "Byhuset"}); changed {
+	if _, changed, _ := node.ConfigurePoint(ctx, l, node.Point{Name: "Byhuset"}); changed {
 		t.Error("the same configuration appended an event")
 	}
-	p, changed, _ = l.ConfigurePoint(ctx, Point{Name: "Macken"})
+	p, changed, _ = node.ConfigurePoint(ctx, l, node.Point{Name: "Macken"})
 	if !changed || p.Name != "Macken" || p.Municipality != "2161" {
 		t.Errorf("rename: %+v %v", p, changed)
 	}
@@ -346,11 +351,11 @@ func TestConfigurePoint(t *testing.T) {
 // origin was written must not leave a log that never opens again.
 func TestNewOrigin(t *testing.T) {
 	file := filepath.Join(t.TempDir(), FileName)
-	db, err := openDB(file, false)
+	db, err := sqlitedb.OpenWriter(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := migrate(context.Background(), db); err != nil {
+	if err := sqlitedb.Migrate(context.Background(), db, "log", logSteps); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -435,5 +440,36 @@ func TestChanged(t *testing.T) {
 	}
 	if l.Changed() == ch {
 		t.Fatal("Changed did not hand out a new channel")
+	}
+}
+
+// TestCentralLogKeepsNoPersonalData: a log opened without Personal (central's)
+// has no personal tables and refuses personal data, writing nothing; a
+// node's log has them.
+func TestCentralLogKeepsNoPersonalData(t *testing.T) {
+	ctx := context.Background()
+	central := openTest(t, filepath.Join(t.TempDir(), FileName), Options{Origin: "central"})
+	d := node.Draft{Type: node.TypeCheckInCreated, Payload: node.CheckInCreated{ID: "c1", Personal: true},
+		Personal: node.Personal{Name: "Greta"}, PersonalKey: "c1"}
+	if _, err := central.Append(ctx, d); !errors.Is(err, ErrNoPersonal) {
+		t.Fatalf("personal data at central: %v, want ErrNoPersonal", err)
+	}
+	if central.Head() != 0 {
+		t.Fatalf("head %d after a refused append", central.Head())
+	}
+	nodeLog := openTest(t, filepath.Join(t.TempDir(), FileName), Options{Origin: "byhuset", Personal: true})
+	for _, c := range []struct {
+		l    *Log
+		want bool
+	}{{central, false}, {nodeLog, true}} {
+		for _, table := range []string{"personal", "staff_contacts"} {
+			var n int
+			if err := c.l.Reader.db.QueryRow(`SELECT COUNT(*) FROM sqlite_schema WHERE name = ?`, table).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if (n == 1) != c.want {
+				t.Errorf("%s: table %s there: %v, want %v", c.l.Origin(), table, n == 1, c.want)
+			}
+		}
 	}
 }

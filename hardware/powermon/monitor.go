@@ -1,0 +1,486 @@
+// Package powermon watches the point's backup power: it polls a source
+// (hardware/sim, hardware/nut, the HAT drivers), debounces its state into
+// NUT-style tokens with hold times, estimates the time left from the
+// battery's chemistry and current, keeps a minute history in its own
+// table, appends transitions to the event log and acts at critical.
+package powermon
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/safepoint-se/safepoint/hardware/power"
+	"github.com/safepoint-se/safepoint/node"
+)
+
+// Log is what the monitor needs of the event log: transitions are
+// appended as events.
+type Log interface {
+	Append(ctx context.Context, d node.Draft) (node.Event, error)
+}
+
+// Source is what the monitor needs of a power source: hardware/sim,
+// hardware/nut and the HAT drivers all have it.
+type Source interface {
+	Read(ctx context.Context) (power.Reading, error)
+}
+
+// Options configure a Monitor. Zero fields mean defaults.
+type Options struct {
+	Source  Source // required
+	Kind    string // "sim", "nut", …: shown, never a credential
+	Battery Battery
+	Holds   Holds
+	// Interval between readings: 5 s; in low-power mode (on battery)
+	// LowPowerInterval: 30 s.
+	Interval, LowPowerInterval time.Duration
+	// LowPercent and LowRuntime make the battery low (LB) below them when
+	// the source does not say so itself: 20 % and 15 min.
+	LowPercent float64
+	LowRuntime time.Duration
+	// LostAfter consecutive failed reads report the source as lost: 3.
+	LostAfter int
+	// FlushEvery writes the sample history in one transaction this often:
+	// 5 min. Keep is how long history is kept: 7 days.
+	FlushEvery, Keep time.Duration
+	// OnCritical runs once when the state has been OB LB for the critical
+	// hold time, after the power.critical event is on disk: the configured
+	// shutdown command. Nil only logs.
+	OnCritical func(ctx context.Context) error
+	// BurnRate of the generator in litres an hour, and Fuel, the litres on
+	// hand when they were last counted (the inventory's fuel item), give
+	// generator hours: the count less what the generator has burnt since.
+	// Either unset: unknown.
+	BurnRate float64
+	Fuel     func() (litres float64, counted time.Time, ok bool)
+	// History stores the minute samples; nil keeps them in memory only.
+	History *History
+	// Now is the clock for hold times and samples; time.Now by default.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Status is the power picture other parts read: GET /api/status, the
+// portal, the board.
+type Status struct {
+	State          string     `json:"state"` // tokens, "OB LB"; "" until the first reading
+	Alert          bool       `json:"alert"` // on battery or low: tell central and staff
+	Critical       bool       `json:"critical"`
+	LowPower       bool       `json:"low_power"`
+	BatteryPercent *float64   `json:"battery_percent"`
+	Runtime        *float64   `json:"runtime_minutes"`
+	RuntimeLow     *float64   `json:"runtime_minutes_low"`
+	RuntimeHigh    *float64   `json:"runtime_minutes_high"`
+	Method         string     `json:"runtime_method,omitempty"` // "source" or "coulomb"
+	GeneratorHours *float64   `json:"generator_hours,omitempty"`
+	Source         string     `json:"source"`
+	SourceOK       bool       `json:"source_ok"`
+	Updated        *time.Time `json:"updated"`
+}
+
+// Sample is one minute of history.
+type Sample struct {
+	At      time.Time `json:"at"`
+	State   string    `json:"state"`
+	Volts   float64   `json:"volts"`
+	Amps    float64   `json:"amps"`
+	Percent float64   `json:"percent"`
+	Runtime float64   `json:"runtime_minutes"` // NaN when unknown
+}
+
+// Monitor polls a power source, debounces its state, estimates the
+// time left, keeps the history, and acts.
+type Monitor struct {
+	log  Log
+	opts Options
+	fsm  *Machine
+	est  *Estimator
+
+	mu       sync.RWMutex
+	status   Status
+	lastRead power.Reading
+	history  []Sample // ring, oldest first once full
+	pending  []Sample // not yet written
+	minute   minuteAgg
+	failures int
+	lost     bool
+	acted    bool
+}
+
+// minuteAgg averages the readings of the current minute.
+type minuteAgg struct {
+	start                 time.Time
+	n                     int
+	volts, amps, pct, rtm float64
+	nv, na, np, nr        int
+	state                 string
+}
+
+// New builds a monitor that writes its events into log.
+func New(log Log, opts Options) *Monitor {
+	if opts.Interval <= 0 {
+		opts.Interval = 5 * time.Second
+	}
+	if opts.LowPowerInterval <= 0 {
+		opts.LowPowerInterval = 30 * time.Second
+	}
+	if opts.LowPercent <= 0 {
+		opts.LowPercent = 20
+	}
+	if opts.LowRuntime <= 0 {
+		opts.LowRuntime = 15 * time.Minute
+	}
+	if opts.LostAfter <= 0 {
+		opts.LostAfter = 3
+	}
+	if opts.FlushEvery <= 0 {
+		opts.FlushEvery = 5 * time.Minute
+	}
+	if opts.Keep <= 0 {
+		opts.Keep = 7 * 24 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	m := &Monitor{log: log, opts: opts, fsm: NewMachine(opts.Holds), est: NewEstimator(opts.Battery)}
+	m.status.Source = opts.Kind
+	return m
+}
+
+// historyLen is the history kept in memory: one sample a minute.
+func (m *Monitor) historyLen() int { return int(m.opts.Keep / time.Minute) }
+
+// Status is the present power picture.
+func (m *Monitor) Status() Status {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.status
+}
+
+// LowPower reports whether the node should save energy: on battery.
+func (m *Monitor) LowPower() bool { return m.Status().LowPower }
+
+// History returns the samples since t, oldest first.
+func (m *Monitor) History(since time.Time) []Sample {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []Sample
+	for _, s := range m.history {
+		if !s.At.Before(since) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Run polls until ctx ends, then writes what history it holds.
+func (m *Monitor) Run(ctx context.Context) error {
+	if err := m.loadHistory(ctx); err != nil {
+		return err
+	}
+	flush := time.NewTicker(m.opts.FlushEvery)
+	defer flush.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			m.closeMinute(time.Time{})
+			// A last flush on the way down: the context is gone, so give the
+			// write its own short deadline.
+			fctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			err := m.Flush(fctx)
+			cancel()
+			if err != nil {
+				m.opts.Logger.Error("Power history flush failed", "err", err)
+			}
+			return nil
+		case <-flush.C:
+			if err := m.Flush(ctx); err != nil {
+				m.opts.Logger.Error("Power history flush failed", "err", err)
+			}
+		case <-timer.C:
+			m.Poll(ctx)
+			next := m.opts.Interval
+			if m.LowPower() {
+				next = m.opts.LowPowerInterval
+			}
+			timer.Reset(next)
+		}
+	}
+}
+
+// Poll takes one reading and acts on it. Run calls it; tests call it with
+// a fake clock.
+func (m *Monitor) Poll(ctx context.Context) {
+	now := m.opts.Now()
+	r, err := m.opts.Source.Read(ctx)
+	if err != nil {
+		m.failed(ctx, now, err)
+		return
+	}
+	// The estimator integrates in the source's own time (a simulator runs
+	// faster than the wall clock); hold times and samples use the monitor's.
+	if r.At.IsZero() {
+		r.At = now
+	}
+	if m.lost {
+		m.lost = false
+		m.append(ctx, node.TypePowerSource, map[string]any{"source": m.opts.Kind, "state": "restored"})
+		m.opts.Logger.Info("Power source restored", "source", m.opts.Kind)
+	}
+	m.failures = 0
+	m.est.Update(r)
+	est := m.est.Estimate(r)
+
+	raw := State{Supply: TokenOnBattery, Charging: r.Charging || (power.Known(r.Amps) && r.Amps < -0.05)}
+	switch {
+	case r.OnMains:
+		raw.Supply = TokenOnline
+	case r.Generator:
+		raw.Supply = TokenGenerator
+	}
+	raw.Low = raw.Supply == TokenOnBattery && (r.LowBattery ||
+		(!math.IsNaN(est.Percent) && est.Percent < m.opts.LowPercent) ||
+		(est.Runtime >= 0 && est.Runtime < m.opts.LowRuntime))
+
+	previous := m.fsm.State()
+	changed := m.fsm.Update(raw, now)
+	state := m.fsm.State()
+	critical := m.fsm.Critical(now)
+
+	m.mu.Lock()
+	m.lastRead = r
+	st := &m.status
+	st.State, st.SourceOK, st.Critical = state.String(), true, critical
+	st.Alert = state.Supply == TokenOnBattery || state.Low
+	st.LowPower = state.Supply == TokenOnBattery
+	st.BatteryPercent = optional(est.Percent, 1)
+	st.Runtime, st.RuntimeLow, st.RuntimeHigh, st.Method = nil, nil, nil, est.Method
+	if est.Runtime >= 0 && (state.Supply != TokenOnline || est.Method == "source") {
+		st.Runtime = optional(est.Runtime.Minutes(), 0)
+		st.RuntimeLow = optional(est.RuntimeLow.Minutes(), 0)
+		st.RuntimeHigh = optional(est.RuntimeHigh.Minutes(), 0)
+	}
+	st.GeneratorHours = nil
+	if m.opts.BurnRate > 0 && m.opts.Fuel != nil {
+		if litres, counted, ok := m.opts.Fuel(); ok {
+			left := math.Max(0, litres-m.opts.BurnRate*m.generatorHoursSince(counted, now, state))
+			st.GeneratorHours = optional(left/m.opts.BurnRate, 1)
+		}
+	}
+	t := now.UTC().Truncate(time.Second)
+	st.Updated = &t
+	status := *st
+	m.addSample(now, r, est, status.State)
+	m.mu.Unlock()
+
+	if changed && status.State != previous.String() {
+		m.append(ctx, node.TypePowerChanged, node.PowerChanged{State: status.State, Previous: previous.String(),
+			Percent: status.BatteryPercent, Runtime: status.Runtime, Source: m.opts.Kind})
+	}
+	if critical && !m.acted {
+		m.acted = true
+		m.actCritical(ctx, status)
+	} else if !critical {
+		m.acted = false
+	}
+}
+
+func (m *Monitor) failed(ctx context.Context, now time.Time, err error) {
+	m.failures++
+	if m.failures < m.opts.LostAfter || m.lost {
+		return
+	}
+	m.lost = true
+	m.mu.Lock()
+	m.status.SourceOK = false
+	m.mu.Unlock()
+	// The error may name a host, never a password: the sources do not
+	// put credentials in errors.
+	m.opts.Logger.Warn("Power source lost", "source", m.opts.Kind, "err", err)
+	m.append(ctx, node.TypePowerSource, map[string]any{"source": m.opts.Kind, "state": "lost"})
+}
+
+// actCritical makes the critical moment durable, then runs the action.
+func (m *Monitor) actCritical(ctx context.Context, st Status) {
+	m.opts.Logger.Warn("Power critical: on battery and low", "state", st.State)
+	m.append(ctx, node.TypePowerCritical, node.PowerChanged{State: st.State, Percent: st.BatteryPercent, Runtime: st.Runtime, Source: m.opts.Kind})
+	if err := m.Flush(ctx); err != nil {
+		m.opts.Logger.Error("Power history flush failed", "err", err)
+	}
+	if m.opts.OnCritical == nil {
+		m.opts.Logger.Warn("No shutdown command configured: staying up")
+		return
+	}
+	if err := m.opts.OnCritical(ctx); err != nil {
+		m.opts.Logger.Error("Shutdown command failed", "err", err)
+	}
+}
+
+func (m *Monitor) append(ctx context.Context, typ string, payload any) {
+	if _, err := m.log.Append(ctx, node.Draft{Type: typ, Payload: payload}); err != nil {
+		m.opts.Logger.Error("Append failed", "type", typ, "err", err)
+	}
+}
+
+// generatorHoursSince is how long the generator has supplied the point since
+// t, from the minute history and the minute under way. Called with mu held.
+func (m *Monitor) generatorHoursSince(t, now time.Time, state State) float64 {
+	var minutes float64
+	for _, s := range m.history {
+		if !s.At.Before(t.Truncate(time.Minute)) && ParseState(s.State).Supply == TokenGenerator {
+			minutes++
+		}
+	}
+	if state.Supply == TokenGenerator && !m.minute.start.IsZero() {
+		from := m.minute.start
+		if t.After(from) {
+			from = t
+		}
+		minutes += now.Sub(from).Minutes()
+	}
+	return minutes / 60
+}
+
+// addSample folds a reading into the minute under way; a finished minute
+// becomes a history sample. Called with mu held.
+func (m *Monitor) addSample(now time.Time, r power.Reading, est Estimate, state string) {
+	start := now.Truncate(time.Minute)
+	if !m.minute.start.IsZero() && !start.Equal(m.minute.start) {
+		m.closeMinuteLocked()
+	}
+	if m.minute.start.IsZero() {
+		m.minute = minuteAgg{start: start}
+	}
+	a := &m.minute
+	a.n++
+	a.state = state
+	add := func(sum *float64, n *int, x float64) {
+		if !math.IsNaN(x) {
+			*sum += x
+			*n++
+		}
+	}
+	add(&a.volts, &a.nv, r.Volts)
+	add(&a.amps, &a.na, r.Amps)
+	add(&a.pct, &a.np, est.Percent)
+	if est.Runtime >= 0 {
+		add(&a.rtm, &a.nr, est.Runtime.Minutes())
+	}
+}
+
+func (m *Monitor) closeMinute(time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closeMinuteLocked()
+}
+
+func (m *Monitor) closeMinuteLocked() {
+	a := m.minute
+	if a.start.IsZero() || a.n == 0 {
+		return
+	}
+	avg := func(sum float64, n int) float64 {
+		if n == 0 {
+			return math.NaN()
+		}
+		return sum / float64(n)
+	}
+	s := Sample{At: a.start, State: a.state, Volts: avg(a.volts, a.nv), Amps: avg(a.amps, a.na),
+		Percent: avg(a.pct, a.np), Runtime: avg(a.rtm, a.nr)}
+	m.history = append(m.history, s)
+	if over := len(m.history) - m.historyLen(); over > 0 {
+		m.history = append(m.history[:0:0], m.history[over:]...)
+	}
+	m.pending = append(m.pending, s)
+	if len(m.pending) > m.historyLen() {
+		m.pending = m.pending[len(m.pending)-m.historyLen():]
+	}
+	m.minute = minuteAgg{}
+}
+
+// Flush writes the pending history in one transaction and drops rows older
+// than Keep.
+func (m *Monitor) Flush(ctx context.Context) error {
+	m.mu.Lock()
+	pending := m.pending
+	m.pending = nil
+	m.mu.Unlock()
+	if len(pending) == 0 {
+		return nil
+	}
+	err := m.writeSamples(ctx, pending)
+	if err != nil {
+		m.mu.Lock()
+		m.pending = append(pending, m.pending...) // try again next time
+		m.mu.Unlock()
+	}
+	return err
+}
+
+func (m *Monitor) writeSamples(ctx context.Context, samples []Sample) error {
+	if m.opts.History == nil {
+		return nil
+	}
+	return m.opts.History.write(ctx, samples, samples[len(samples)-1].At.Add(-m.opts.Keep))
+}
+
+// loadHistory reads the stored history into memory at start.
+func (m *Monitor) loadHistory(ctx context.Context) error {
+	if m.opts.History == nil {
+		return nil
+	}
+	hist, err := m.opts.History.since(ctx, m.opts.Now().Add(-m.opts.Keep))
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.history = hist
+	m.mu.Unlock()
+	return nil
+}
+
+func optional(x float64, decimals int) *float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	p := math.Pow(10, float64(decimals))
+	v := math.Round(x*p) / p
+	return &v
+}
+
+func nullable(x float64) sql.NullFloat64 {
+	return sql.NullFloat64{Float64: x, Valid: !math.IsNaN(x)}
+}
+
+func nullableInt(x float64) sql.NullInt64 {
+	return sql.NullInt64{Int64: int64(math.Round(x)), Valid: !math.IsNaN(x)}
+}
+
+func fromNull(n sql.NullFloat64) float64 {
+	if !n.Valid {
+		return math.NaN()
+	}
+	return n.Float64
+}
+
+// MarshalJSON writes unknown numbers as null: JSON has no NaN.
+func (s Sample) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		At      time.Time `json:"at"`
+		State   string    `json:"state"`
+		Volts   *float64  `json:"volts"`
+		Amps    *float64  `json:"amps"`
+		Percent *float64  `json:"percent"`
+		Runtime *float64  `json:"runtime_minutes"`
+	}{s.At, s.State, optional(s.Volts, 3), optional(s.Amps, 3), optional(s.Percent, 1), optional(s.Runtime, 0)})
+}
