@@ -13,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/safepoint-se/safepoint/hardware/powermon"
 	"github.com/safepoint-se/safepoint/node"
 )
 
@@ -33,7 +34,7 @@ type Status struct {
 	// Activation is the municipality's word on the point; absent until set.
 	Activation *node.Activation `json:"activation,omitempty"`
 	// Power is absent when the node watches no power source.
-	Power *node.PowerStatus `json:"power,omitempty"`
+	Power *powermon.Status `json:"power,omitempty"`
 	// Sync is the link to central.
 	Sync    SyncStatus `json:"sync"`
 	ClockOK bool       `json:"clock_ok"`

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/eventlog"
+	"github.com/safepoint-se/safepoint/sync/synctest"
 )
 
 type wallClock struct {
@@ -25,14 +27,15 @@ type wallClock struct {
 func (w *wallClock) Now() time.Time  { w.mu.Lock(); defer w.mu.Unlock(); return w.t }
 func (w *wallClock) Set(t time.Time) { w.mu.Lock(); defer w.mu.Unlock(); w.t = t }
 
-func newTestServer(t *testing.T, opts Options, clock *node.Clock) (*httptest.Server, *node.Log) {
+func newTestServer(t *testing.T, opts Options, clock *node.Clock) (*httptest.Server, *eventlog.Log) {
 	t.Helper()
-	l, err := node.Open(context.Background(), filepath.Join(t.TempDir(), node.FileName), node.Options{Origin: "sp-test", Clock: clock})
+	l, err := eventlog.Open(context.Background(), filepath.Join(t.TempDir(), eventlog.FileName), eventlog.Options{Origin: "sp-test", Clock: clock, Personal: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
 	opts.Log = l
+	opts.Accounts = synctest.OpenAccounts(t, l)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -55,7 +58,7 @@ func post(t *testing.T, url, contentType, body string) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
-func eventCount(t *testing.T, l *node.Log) int {
+func eventCount(t *testing.T, l *eventlog.Log) int {
 	t.Helper()
 	n := 0
 	if err := l.Events(context.Background(), func(node.Event) error { n++; return nil }); err != nil {

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/accounts"
 )
 
 // Login throttling, documented in docs/API.md:
@@ -113,29 +113,29 @@ func (e errThrottled) Error() string {
 }
 
 // authenticate runs one login attempt through the guards. It returns the
-// new session's token, errThrottled, or node.ErrBadCredentials.
-func (s *Server) authenticate(r *http.Request, name, password string) (string, node.Session, error) {
+// new session's token, errThrottled, or accounts.ErrBadCredentials.
+func (s *Server) authenticate(r *http.Request, name, password string) (string, accounts.Session, error) {
 	now := time.Now()
 	if ok, wait := s.logins.clients.allow(clientKey(r), now); !ok {
-		return "", node.Session{}, errThrottled{wait}
+		return "", accounts.Session{}, errThrottled{wait}
 	}
 	if locked, wait := s.logins.locked(name, now); locked {
-		return "", node.Session{}, errThrottled{wait}
+		return "", accounts.Session{}, errThrottled{wait}
 	}
 	acc, err := s.accounts.Authenticate(r.Context(), name, password)
-	if errors.Is(err, node.ErrBadCredentials) {
+	if errors.Is(err, accounts.ErrBadCredentials) {
 		s.logins.failed(name, now)
 		s.logger.Info("Login failed") // no name: it may be a password typed in the wrong box
-		return "", node.Session{}, err
+		return "", accounts.Session{}, err
 	}
 	if err != nil {
-		return "", node.Session{}, err
+		return "", accounts.Session{}, err
 	}
 	s.logins.succeeded(name)
 	s.accounts.PurgeSessions(r.Context())
 	token, sess, err := s.accounts.NewSession(r.Context(), acc)
 	if err != nil {
-		return "", node.Session{}, err
+		return "", accounts.Session{}, err
 	}
 	s.logger.Info("Login", "role", acc.Role)
 	return token, sess, nil
@@ -147,7 +147,7 @@ func (s *Server) loginFailed(w http.ResponseWriter, err error) (int, string) {
 	case errors.As(err, &th):
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(th.wait.Seconds()))))
 		return http.StatusTooManyRequests, th.Error()
-	case errors.Is(err, node.ErrBadCredentials):
+	case errors.Is(err, accounts.ErrBadCredentials):
 		return http.StatusUnauthorized, "wrong name or password"
 	}
 	s.logger.Error("Login error", "err", err)
@@ -190,8 +190,8 @@ type LoginRequest struct {
 
 // LoginResponse answers a successful POST /api/login.
 type LoginResponse struct {
-	CSRF string    `json:"csrf"`
-	Role node.Role `json:"role"`
+	CSRF string        `json:"csrf"`
+	Role accounts.Role `json:"role"`
 }
 
 func (s *Server) loginAPI(w http.ResponseWriter, r *http.Request) {
@@ -205,7 +205,7 @@ func (s *Server) loginAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, msg)
 		return
 	}
-	s.setSessionCookie(w, r, token, int(node.SessionLifetime.Seconds()))
+	s.setSessionCookie(w, r, token, int(accounts.SessionLifetime.Seconds()))
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, LoginResponse{CSRF: sess.CSRF, Role: sess.Account.Role})
 }
@@ -237,7 +237,7 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 		s.render(w, code, "login.html", loginView{Next: next, Error: msg})
 		return
 	}
-	s.setSessionCookie(w, r, token, int(node.SessionLifetime.Seconds()))
+	s.setSessionCookie(w, r, token, int(accounts.SessionLifetime.Seconds()))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -276,7 +276,7 @@ func (s *Server) staffOnly(rt route, next http.Handler) http.Handler {
 	guarded := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, err := s.accounts.Session(r.Context(), sessionToken(r))
 		if err != nil {
-			if !errors.Is(err, node.ErrNoSession) {
+			if !errors.Is(err, accounts.ErrNoSession) {
 				s.logger.Error("Session lookup failed", "err", err)
 			}
 			if rt.access == staffPage && !rt.mutating() {
@@ -304,7 +304,7 @@ func (s *Server) staffOnly(rt route, next http.Handler) http.Handler {
 			if token == "" {
 				token = r.PostForm.Get("csrf")
 			}
-			if !node.SameToken(token, sess.CSRF) {
+			if !accounts.SameToken(token, sess.CSRF) {
 				writeError(w, http.StatusForbidden, "missing or wrong CSRF token")
 				return
 			}

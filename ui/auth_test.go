@@ -21,6 +21,9 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/accounts"
+	"github.com/safepoint-se/safepoint/node/eventlog"
+	"github.com/safepoint-se/safepoint/sync/synctest"
 )
 
 // The auth tests run real argon2id hashes (tens of milliseconds each), so
@@ -32,14 +35,14 @@ const wrongLogin = `{"error":"wrong name or password"}`
 type authEnv struct {
 	srv  *httptest.Server
 	s    *Server
-	l    *node.Log
+	l    *eventlog.Log
 	file string
 	opts Options
 }
 
-func openTestLog(t *testing.T, file string, clock *node.Clock) *node.Log {
+func openTestLog(t *testing.T, file string, clock *node.Clock) *eventlog.Log {
 	t.Helper()
-	l, err := node.Open(context.Background(), file, node.Options{Origin: "sp-test", Clock: clock})
+	l, err := eventlog.Open(context.Background(), file, eventlog.Options{Origin: "sp-test", Clock: clock, Personal: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,9 +54,10 @@ func openTestLog(t *testing.T, file string, clock *node.Clock) *node.Log {
 // requests have r.TLS set.
 func newAuthEnv(t *testing.T, opts Options, useTLS bool, clock *node.Clock) *authEnv {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), node.FileName)
+	file := filepath.Join(t.TempDir(), eventlog.FileName)
 	l := openTestLog(t, file, clock)
 	opts.Log = l
+	opts.Accounts = synctest.OpenAccounts(t, l)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -68,9 +72,9 @@ func newAuthEnv(t *testing.T, opts Options, useTLS bool, clock *node.Clock) *aut
 	return &authEnv{srv: srv, s: s, l: l, file: file, opts: opts}
 }
 
-func (e *authEnv) addAccount(t *testing.T, name string, role node.Role, password string) {
+func (e *authEnv) addAccount(t *testing.T, name string, role accounts.Role, password string) {
 	t.Helper()
-	if err := e.l.Accounts().Add(context.Background(), name, role, password); err != nil {
+	if err := e.opts.Accounts.Add(context.Background(), name, role, password); err != nil {
 		t.Fatalf("adding %s: %v", name, err)
 	}
 }
@@ -151,7 +155,7 @@ type session struct {
 	c    *http.Client
 	base string
 	csrf string
-	role node.Role
+	role accounts.Role
 }
 
 func login(t *testing.T, srv *httptest.Server, name, password string) *session {
@@ -209,7 +213,7 @@ func withCookie(t *testing.T, srv *httptest.Server, method, path, token string, 
 }
 
 // eventsOfType lists the payloads of the log's events of one type.
-func eventsOfType(t *testing.T, l *node.Log, typ string) []json.RawMessage {
+func eventsOfType(t *testing.T, l *eventlog.Log, typ string) []json.RawMessage {
 	t.Helper()
 	var out []json.RawMessage
 	err := l.Events(context.Background(), func(e node.Event) error {
@@ -237,10 +241,10 @@ func routeName(rt route) string { return rt.method + " " + rt.path }
 
 func TestStaffRouteSweep(t *testing.T) {
 	e := newAuthEnv(t, Options{}, false, nil)
-	e.addAccount(t, "vera", node.RoleViewer, "vera-password-1")
-	e.addAccount(t, "stig", node.RoleStaff, "stig-password-1")
-	e.addAccount(t, "lisa", node.RoleStaffLead, "lisa-password-1")
-	e.addAccount(t, "adam", node.RoleAdmin, "adam-password-1")
+	e.addAccount(t, "vera", accounts.RoleViewer, "vera-password-1")
+	e.addAccount(t, "stig", accounts.RoleStaff, "stig-password-1")
+	e.addAccount(t, "lisa", accounts.RoleStaffLead, "lisa-password-1")
+	e.addAccount(t, "adam", accounts.RoleAdmin, "adam-password-1")
 
 	// The table of the server itself: a route added later is swept too.
 	var staff []route
@@ -259,16 +263,16 @@ func TestStaffRouteSweep(t *testing.T) {
 	// in the table must be deliberate (and change this list).
 	known := []struct {
 		name string
-		role node.Role
+		role accounts.Role
 	}{
-		{"GET /board", node.RoleViewer},
-		{"POST /board/announcements", node.RoleStaff},
-		{"GET /api/staff/state", node.RoleViewer},
-		{"POST /api/staff/announcements", node.RoleStaff},
-		{"GET /api/staff/accounts", node.RoleAdmin},
-		{"POST /api/staff/accounts", node.RoleAdmin},
-		{"POST /api/staff/accounts/{name}/disable", node.RoleAdmin},
-		{"POST /logout", node.RoleViewer},
+		{"GET /board", accounts.RoleViewer},
+		{"POST /board/announcements", accounts.RoleStaff},
+		{"GET /api/staff/state", accounts.RoleViewer},
+		{"POST /api/staff/announcements", accounts.RoleStaff},
+		{"GET /api/staff/accounts", accounts.RoleAdmin},
+		{"POST /api/staff/accounts", accounts.RoleAdmin},
+		{"POST /api/staff/accounts/{name}/disable", accounts.RoleAdmin},
+		{"POST /logout", accounts.RoleViewer},
 	}
 	for _, k := range known {
 		rt, ok := byName[k.name]
@@ -286,7 +290,7 @@ func TestStaffRouteSweep(t *testing.T) {
 	wantViewerMutating := []string{"POST /logout"}
 	var viewerMutating []string
 	for _, rt := range staff {
-		if rt.mutating() && rt.minRole() == node.RoleViewer {
+		if rt.mutating() && rt.minRole() == accounts.RoleViewer {
 			viewerMutating = append(viewerMutating, routeName(rt))
 		}
 	}
@@ -350,8 +354,8 @@ func TestStaffRouteSweep(t *testing.T) {
 	// last, since they may end the session.
 	ordered := slices.Clone(staff)
 	sort.SliceStable(ordered, func(i, j int) bool {
-		return !(ordered[i].mutating() && ordered[i].minRole() == node.RoleViewer) &&
-			ordered[j].mutating() && ordered[j].minRole() == node.RoleViewer
+		return !(ordered[i].mutating() && ordered[i].minRole() == accounts.RoleViewer) &&
+			ordered[j].mutating() && ordered[j].minRole() == accounts.RoleViewer
 	})
 	users := []struct{ name, password string }{
 		{"vera", "vera-password-1"}, {"stig", "stig-password-1"}, {"lisa", "lisa-password-1"}, {"adam", "adam-password-1"},
@@ -383,10 +387,10 @@ func TestStaffRouteSweep(t *testing.T) {
 			if swept < len(staff) {
 				t.Errorf("swept %d routes of %d", swept, len(staff))
 			}
-			if sess.role == node.RoleViewer && refused == 0 {
+			if sess.role == accounts.RoleViewer && refused == 0 {
 				t.Error("a viewer was refused nothing")
 			}
-			if sess.role == node.RoleStaff && refused == 0 {
+			if sess.role == accounts.RoleStaff && refused == 0 {
 				t.Error("staff were refused nothing: no admin-only route was swept")
 			}
 		})
@@ -396,15 +400,15 @@ func TestStaffRouteSweep(t *testing.T) {
 	if after := eventCount(t, e.l); after != before {
 		t.Errorf("the sweep wrote %d events", after-before)
 	}
-	if accs, _ := e.l.Accounts().List(context.Background()); len(accs) != len(users) {
+	if accs, _ := e.opts.Accounts.List(context.Background()); len(accs) != len(users) {
 		t.Errorf("%d accounts after the sweep, want %d", len(accs), len(users))
 	}
 }
 
 func TestCSRF(t *testing.T) {
 	e := newAuthEnv(t, Options{}, false, nil)
-	e.addAccount(t, "anna", node.RoleStaff, "anna-password-1")
-	e.addAccount(t, "bo", node.RoleStaff, "bo-password-01")
+	e.addAccount(t, "anna", accounts.RoleStaff, "anna-password-1")
+	e.addAccount(t, "bo", accounts.RoleStaff, "bo-password-01")
 	anna := login(t, e.srv, "anna", "anna-password-1")
 	annaAgain := login(t, e.srv, "anna", "anna-password-1") // a second session of the same account
 	bo := login(t, e.srv, "bo", "bo-password-01")
@@ -549,9 +553,9 @@ func TestLoginThrottle(t *testing.T) {
 	}{{"existing name", true}, {"unknown name", false}} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newAuthEnv(t, Options{}, false, nil)
-			e.addAccount(t, "other", node.RoleStaff, "other-password")
+			e.addAccount(t, "other", accounts.RoleStaff, "other-password")
 			if tt.exists {
-				e.addAccount(t, "target", node.RoleStaff, "right-password")
+				e.addAccount(t, "target", accounts.RoleStaff, "right-password")
 			}
 			c := newClient(t, e.srv)
 			fails, last := lockName(t, e, c, "target", "right-password")
@@ -571,11 +575,11 @@ func TestLoginThrottle(t *testing.T) {
 			}
 			locked[i] = last
 			// A locked attempt costs no hash.
-			hashes := node.HashCount()
+			hashes := accounts.HashCount()
 			if r := tryLogin(t, c, e.srv.URL, "target", "right-password"); r.code != http.StatusTooManyRequests {
 				t.Errorf("second attempt while locked: %s", r)
 			}
-			if n := node.HashCount() - hashes; n != 0 {
+			if n := accounts.HashCount() - hashes; n != 0 {
 				t.Errorf("a locked attempt cost %d hashes", n)
 			}
 			// The form says so too.
@@ -601,7 +605,7 @@ func TestLoginThrottle(t *testing.T) {
 
 	t.Run("same answer", func(t *testing.T) {
 		e := newAuthEnv(t, Options{}, false, nil)
-		e.addAccount(t, "anna", node.RoleStaff, "anna-password-1")
+		e.addAccount(t, "anna", accounts.RoleStaff, "anna-password-1")
 		c := newClient(t, e.srv)
 		unknown := tryLogin(t, c, e.srv.URL, "nobody-by-this-name", "anna-password-1")
 		wrong := tryLogin(t, c, e.srv.URL, "anna", "not-annas-password")
@@ -625,7 +629,7 @@ func TestLoginThrottle(t *testing.T) {
 
 	t.Run("success clears the count", func(t *testing.T) {
 		e := newAuthEnv(t, Options{}, false, nil)
-		e.addAccount(t, "anna", node.RoleStaff, "anna-password-1")
+		e.addAccount(t, "anna", accounts.RoleStaff, "anna-password-1")
 		c := newClient(t, e.srv)
 		for round := 0; round < 2; round++ {
 			for i := 0; i < lockoutFailures-1; i++ {
@@ -641,14 +645,14 @@ func TestLoginThrottle(t *testing.T) {
 
 	t.Run("per client", func(t *testing.T) {
 		e := newAuthEnv(t, Options{}, false, nil)
-		e.addAccount(t, "anna", node.RoleStaff, "anna-password-1")
+		e.addAccount(t, "anna", accounts.RoleStaff, "anna-password-1")
 		c := newClient(t, e.srv)
 		for i := 0; i < loginBurst; i++ {
 			if r := tryLogin(t, c, e.srv.URL, "name-"+strconv.Itoa(i), "some-password"); r.code != http.StatusUnauthorized {
 				t.Fatalf("attempt %d of the burst: %s", i+1, r)
 			}
 		}
-		hashes := node.HashCount()
+		hashes := accounts.HashCount()
 		for _, name := range []string{"another-name", "anna"} { // the right password too
 			r := tryLogin(t, c, e.srv.URL, name, "anna-password-1")
 			if r.code != http.StatusTooManyRequests {
@@ -658,7 +662,7 @@ func TestLoginThrottle(t *testing.T) {
 				t.Errorf("Retry-After %d s, want at most %v", n, loginEvery)
 			}
 		}
-		if n := node.HashCount() - hashes; n != 0 {
+		if n := accounts.HashCount() - hashes; n != 0 {
 			t.Errorf("throttled attempts cost %d hashes", n)
 		}
 		// The limit is per client: the same server lets another address in.
@@ -832,9 +836,9 @@ func TestLoginGuard(t *testing.T) {
 
 func TestLoginCostsOneHash(t *testing.T) {
 	e := newAuthEnv(t, Options{}, false, nil)
-	e.addAccount(t, "anna", node.RoleStaff, "anna-password-1")
-	e.addAccount(t, "dora", node.RoleStaff, "dora-password-1")
-	if err := e.l.Accounts().SetDisabled(context.Background(), "dora", true); err != nil {
+	e.addAccount(t, "anna", accounts.RoleStaff, "anna-password-1")
+	e.addAccount(t, "dora", accounts.RoleStaff, "dora-password-1")
+	if err := e.opts.Accounts.SetDisabled(context.Background(), "dora", true); err != nil {
 		t.Fatal(err)
 	}
 	c := newClient(t, e.srv)
@@ -849,9 +853,9 @@ func TestLoginCostsOneHash(t *testing.T) {
 	var bodies [][]byte
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
-			before := node.HashCount()
+			before := accounts.HashCount()
 			r := tryLogin(t, c, e.srv.URL, tt.user, tt.password)
-			if n := node.HashCount() - before; n != 1 {
+			if n := accounts.HashCount() - before; n != 1 {
 				t.Errorf("cost %d argon2id hashes, want 1", n)
 			}
 			if r.code != http.StatusUnauthorized || strings.TrimSpace(string(r.body)) != wrongLogin {
@@ -866,11 +870,11 @@ func TestLoginCostsOneHash(t *testing.T) {
 		}
 	}
 	// The right password costs one hash as well, and works.
-	before := node.HashCount()
+	before := accounts.HashCount()
 	if r := tryLogin(t, c, e.srv.URL, "anna", "anna-password-1"); r.code != http.StatusOK {
 		t.Errorf("right password: %s", r)
 	}
-	if n := node.HashCount() - before; n != 1 {
+	if n := accounts.HashCount() - before; n != 1 {
 		t.Errorf("a successful login cost %d hashes, want 1", n)
 	}
 
@@ -910,9 +914,9 @@ func TestLoginCostsOneHash(t *testing.T) {
 
 func TestSessionLifecycle(t *testing.T) {
 	type me struct {
-		Me node.Account `json:"me"`
+		Me accounts.Account `json:"me"`
 	}
-	state := func(t *testing.T, s *session) (int, node.Account) {
+	state := func(t *testing.T, s *session) (int, accounts.Account) {
 		t.Helper()
 		r := s.get(t, "/api/staff/state")
 		var m me
@@ -928,10 +932,10 @@ func TestSessionLifecycle(t *testing.T) {
 
 	t.Run("login, state, logout", func(t *testing.T) {
 		e := newAuthEnv(t, Options{}, false, nil)
-		e.addAccount(t, "anna", node.RoleStaff, "anna-password-1")
+		e.addAccount(t, "anna", accounts.RoleStaff, "anna-password-1")
 		s := login(t, e.srv, "anna", "anna-password-1")
 		code, acc := state(t, s)
-		if code != http.StatusOK || acc.Name != "anna" || acc.Role != node.RoleStaff {
+		if code != http.StatusOK || acc.Name != "anna" || acc.Role != accounts.RoleStaff {
 			t.Fatalf("state: %d %+v", code, acc)
 		}
 		for _, path := range []string{"/api/staff/state", "/board"} {
@@ -958,7 +962,7 @@ func TestSessionLifecycle(t *testing.T) {
 
 	t.Run("logout by form", func(t *testing.T) {
 		e := newAuthEnv(t, Options{}, false, nil)
-		e.addAccount(t, "vera", node.RoleViewer, "vera-password-1")
+		e.addAccount(t, "vera", accounts.RoleViewer, "vera-password-1")
 		s := login(t, e.srv, "vera", "vera-password-1")
 		token := s.token(t)
 		r := do(t, s.c, "POST", s.base+"/logout", "application/x-www-form-urlencoded", "csrf="+url.QueryEscape(s.csrf))
@@ -972,12 +976,12 @@ func TestSessionLifecycle(t *testing.T) {
 
 	t.Run("disabling and a new password end sessions", func(t *testing.T) {
 		e := newAuthEnv(t, Options{}, false, nil)
-		e.addAccount(t, "anna", node.RoleStaff, "anna-password-1")
-		e.addAccount(t, "bo", node.RoleStaff, "bo-password-01")
+		e.addAccount(t, "anna", accounts.RoleStaff, "anna-password-1")
+		e.addAccount(t, "bo", accounts.RoleStaff, "bo-password-01")
 		anna := login(t, e.srv, "anna", "anna-password-1")
 		bo := login(t, e.srv, "bo", "bo-password-01")
 		ctx := context.Background()
-		if err := e.l.Accounts().SetDisabled(ctx, "anna", true); err != nil {
+		if err := e.opts.Accounts.SetDisabled(ctx, "anna", true); err != nil {
 			t.Fatal(err)
 		}
 		if code, _ := state(t, anna); code != http.StatusUnauthorized {
@@ -987,13 +991,13 @@ func TestSessionLifecycle(t *testing.T) {
 			t.Errorf("another account after disabling anna: %d", code)
 		}
 		// Enabling again does not bring the old session back.
-		if err := e.l.Accounts().SetDisabled(ctx, "anna", false); err != nil {
+		if err := e.opts.Accounts.SetDisabled(ctx, "anna", false); err != nil {
 			t.Fatal(err)
 		}
 		if code, _ := state(t, anna); code != http.StatusUnauthorized {
 			t.Errorf("after enabling again: %d, want 401", code)
 		}
-		if err := e.l.Accounts().SetPassword(ctx, "bo", "bo-new-password"); err != nil {
+		if err := e.opts.Accounts.SetPassword(ctx, "bo", "bo-new-password"); err != nil {
 			t.Fatal(err)
 		}
 		if code, _ := state(t, bo); code != http.StatusUnauthorized {
@@ -1009,7 +1013,7 @@ func TestSessionLifecycle(t *testing.T) {
 
 	t.Run("sessions survive a restart", func(t *testing.T) {
 		e := newAuthEnv(t, Options{}, false, nil)
-		e.addAccount(t, "anna", node.RoleStaff, "anna-password-1")
+		e.addAccount(t, "anna", accounts.RoleStaff, "anna-password-1")
 		s := login(t, e.srv, "anna", "anna-password-1")
 		token := s.token(t)
 		e.srv.Close()
@@ -1054,27 +1058,27 @@ func TestSessionLifecycle(t *testing.T) {
 		start := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
 		wall := &wallClock{t: start}
 		e := newAuthEnv(t, Options{}, false, node.NewClock(wall.Now))
-		e.addAccount(t, "anna", node.RoleStaff, "anna-password-1")
+		e.addAccount(t, "anna", accounts.RoleStaff, "anna-password-1")
 		s := login(t, e.srv, "anna", "anna-password-1")
 		// Active every hour and a half: alive until the lifetime ends.
 		at := start
-		for at.Add(90 * time.Minute).Before(start.Add(node.SessionLifetime)) {
+		for at.Add(90 * time.Minute).Before(start.Add(accounts.SessionLifetime)) {
 			at = at.Add(90 * time.Minute)
 			wall.Set(at)
 			if code, _ := state(t, s); code != http.StatusOK {
 				t.Fatalf("active at %v: %d", at.Sub(start), code)
 			}
 		}
-		wall.Set(start.Add(node.SessionLifetime + time.Minute))
+		wall.Set(start.Add(accounts.SessionLifetime + time.Minute))
 		if code, _ := state(t, s); code != http.StatusUnauthorized {
 			t.Errorf("after the lifetime: %d, want 401", code)
 		}
 
 		wall.Set(start)
 		s = login(t, e.srv, "anna", "anna-password-1")
-		wall.Set(start.Add(node.SessionIdle + time.Minute))
+		wall.Set(start.Add(accounts.SessionIdle + time.Minute))
 		if code, _ := state(t, s); code != http.StatusUnauthorized {
-			t.Errorf("after %v idle: %d, want 401", node.SessionIdle+time.Minute, code)
+			t.Errorf("after %v idle: %d, want 401", accounts.SessionIdle+time.Minute, code)
 		}
 
 		wall.Set(start)
@@ -1089,7 +1093,7 @@ func TestSessionLifecycle(t *testing.T) {
 		for _, useTLS := range []bool{true, false} {
 			t.Run("tls="+strconv.FormatBool(useTLS), func(t *testing.T) {
 				e := newAuthEnv(t, Options{StaffTLS: useTLS, HTTPSPort: "1"}, useTLS, nil)
-				e.addAccount(t, "anna", node.RoleStaff, "anna-password-1")
+				e.addAccount(t, "anna", accounts.RoleStaff, "anna-password-1")
 				c := newClient(t, e.srv)
 				r := tryLogin(t, c, e.srv.URL, "anna", "anna-password-1")
 				if r.code != http.StatusOK {
@@ -1106,9 +1110,9 @@ func TestSessionLifecycle(t *testing.T) {
 					wantName = cookieTLS
 				}
 				if ck.Name != wantName || ck.Secure != useTLS || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode ||
-					ck.Path != "/" || ck.Domain != "" || ck.MaxAge != int(node.SessionLifetime.Seconds()) || len(ck.Value) < 40 {
+					ck.Path != "/" || ck.Domain != "" || ck.MaxAge != int(accounts.SessionLifetime.Seconds()) || len(ck.Value) < 40 {
 					t.Errorf("cookie %s, want %s, Secure=%v, HttpOnly, SameSite=Strict, Path=/, host-only, Max-Age %v",
-						r.header.Get("Set-Cookie"), wantName, useTLS, node.SessionLifetime)
+						r.header.Get("Set-Cookie"), wantName, useTLS, accounts.SessionLifetime)
 				}
 				if raw := r.header.Get("Set-Cookie"); !strings.Contains(raw, "SameSite=Strict") {
 					t.Errorf("raw cookie %q lacks SameSite=Strict", raw)
@@ -1127,7 +1131,7 @@ func TestSessionLifecycle(t *testing.T) {
 
 func TestStaffTLSRedirect(t *testing.T) {
 	e := newAuthEnv(t, Options{StaffTLS: true, HTTPSPort: "8443"}, false, nil)
-	e.addAccount(t, "anna", node.RoleStaff, "anna-password-1")
+	e.addAccount(t, "anna", accounts.RoleStaff, "anna-password-1")
 	c := newClient(t, e.srv)
 	tests := []struct {
 		method, path, ctype, body string
@@ -1152,7 +1156,7 @@ func TestStaffTLSRedirect(t *testing.T) {
 		{"GET", "/static/", "", "", "", 200, ""},
 		{"POST", "/api/reports", "application/json", `{"category":"road","text":"Träd över vägen"}`, "", 201, ""},
 	}
-	hashes := node.HashCount()
+	hashes := accounts.HashCount()
 	before := eventCount(t, e.l)
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path+" "+tt.host, func(t *testing.T) {
@@ -1169,7 +1173,7 @@ func TestStaffTLSRedirect(t *testing.T) {
 			}
 		})
 	}
-	if n := node.HashCount() - hashes; n != 0 {
+	if n := accounts.HashCount() - hashes; n != 0 {
 		t.Errorf("plain-HTTP logins ran %d hashes: the password was checked before the redirect", n)
 	}
 	if after := eventCount(t, e.l); after != before+1 {
@@ -1178,7 +1182,7 @@ func TestStaffTLSRedirect(t *testing.T) {
 
 	// Over TLS the same server logs in.
 	tlsEnv := newAuthEnv(t, Options{StaffTLS: true, HTTPSPort: "8443"}, true, nil)
-	tlsEnv.addAccount(t, "anna", node.RoleStaff, "anna-password-1")
+	tlsEnv.addAccount(t, "anna", accounts.RoleStaff, "anna-password-1")
 	tc := newClient(t, tlsEnv.srv)
 	if r := do(t, tc, "GET", tlsEnv.srv.URL+"/login", "", ""); r.code != http.StatusOK {
 		t.Errorf("GET /login over TLS: %s", r)
@@ -1190,7 +1194,7 @@ func TestStaffTLSRedirect(t *testing.T) {
 
 func TestLoginForm(t *testing.T) {
 	e := newAuthEnv(t, Options{}, false, nil)
-	e.addAccount(t, "anna", node.RoleStaff, "anna-password-1")
+	e.addAccount(t, "anna", accounts.RoleStaff, "anna-password-1")
 
 	t.Run("page", func(t *testing.T) {
 		r := do(t, newClient(t, e.srv), "GET", e.srv.URL+"/login?next="+url.QueryEscape("//evil.example"), "", "")
@@ -1287,7 +1291,7 @@ func TestSafeNext(t *testing.T) {
 
 func TestBoardEscapes(t *testing.T) {
 	e := newAuthEnv(t, Options{}, false, nil)
-	e.addAccount(t, "anna", node.RoleStaff, "anna-password-1")
+	e.addAccount(t, "anna", accounts.RoleStaff, "anna-password-1")
 	s := login(t, e.srv, "anna", "anna-password-1")
 	body, _ := json.Marshal(AnnouncementRequest{
 		Title:    map[string]string{"sv": "<script>alert(1)</script>", "en": "<b>bold</b>"},
@@ -1324,7 +1328,7 @@ func TestBoardEscapes(t *testing.T) {
 
 func TestAccountsAPI(t *testing.T) {
 	e := newAuthEnv(t, Options{}, false, nil)
-	e.addAccount(t, "adam", node.RoleAdmin, "adam-password-1")
+	e.addAccount(t, "adam", accounts.RoleAdmin, "adam-password-1")
 	admin := login(t, e.srv, "adam", "adam-password-1")
 	before := eventCount(t, e.l)
 
@@ -1455,8 +1459,8 @@ func TestNoSecretsInLogs(t *testing.T) {
 		typedInNameBox           = "Hemligt-Losen-123" // a password typed in the wrong box
 		unknownName              = "Okand-Person-Xyz"
 	)
-	e.addAccount(t, adminName, node.RoleAdmin, adminPassword)
-	e.addAccount(t, staffName, node.RoleStaff, staffPassword)
+	e.addAccount(t, adminName, accounts.RoleAdmin, adminPassword)
+	e.addAccount(t, staffName, accounts.RoleStaff, staffPassword)
 
 	c := newClient(t, e.srv)
 	var answers []reply

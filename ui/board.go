@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/safepoint-se/safepoint/hardware/powermon"
 	"github.com/safepoint-se/safepoint/node"
 )
 
@@ -318,7 +319,7 @@ func (s *Server) setClock(ctx context.Context, by string, _ *http.Request, req C
 // default, 168 at most), for the board's chart.
 func (s *Server) powerHistory(w http.ResponseWriter, r *http.Request) {
 	if s.opts.PowerHistory == nil {
-		writeJSON(w, http.StatusOK, []node.PowerSample{})
+		writeJSON(w, http.StatusOK, []powermon.Sample{})
 		return
 	}
 	hours := 24
@@ -327,7 +328,7 @@ func (s *Server) powerHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	samples := s.opts.PowerHistory(s.log.Clock().Wall().Add(-time.Duration(hours) * time.Hour))
 	if samples == nil {
-		samples = []node.PowerSample{}
+		samples = []powermon.Sample{}
 	}
 	writeJSON(w, http.StatusOK, samples)
 }

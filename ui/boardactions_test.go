@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/accounts"
 )
 
 func TestBoardActions(t *testing.T) {
 	wall := &wallClock{t: time.Date(2026, 11, 24, 18, 0, 0, 0, time.UTC)}
 	env := newAuthEnv(t, Options{}, false, node.NewClock(wall.Now))
-	env.addAccount(t, "eva", node.RoleStaff, "lösenord 123")
-	env.addAccount(t, "vera", node.RoleViewer, "lösenord 456")
+	env.addAccount(t, "eva", accounts.RoleStaff, "lösenord 123")
+	env.addAccount(t, "vera", accounts.RoleViewer, "lösenord 456")
 	s := login(t, env.srv, "eva", "lösenord 123")
 	viewer := login(t, env.srv, "vera", "lösenord 456")
 
@@ -103,7 +104,7 @@ func TestBoardActions(t *testing.T) {
 func TestSetClockFromTablet(t *testing.T) {
 	wall := &wallClock{t: time.Unix(120, 0)} // the box booted at 1970
 	env := newAuthEnv(t, Options{}, false, node.NewClock(wall.Now))
-	env.addAccount(t, "eva", node.RoleStaff, "lösenord 123")
+	env.addAccount(t, "eva", accounts.RoleStaff, "lösenord 123")
 	s := login(t, env.srv, "eva", "lösenord 123")
 	if st := publicStatus(t, env.srv); st.ClockOK {
 		t.Fatal("1970 counted as ok")

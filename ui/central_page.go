@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/accounts"
 	"github.com/safepoint-se/safepoint/sync/central"
 )
 
@@ -25,7 +26,7 @@ import (
 const centralDirectives = 20
 
 type centralView struct {
-	Me         node.Account
+	Me         accounts.Account
 	CSRF       string
 	Now        string // HH:MM Swedish time; "–" when central's clock is not trusted
 	Notice     string
@@ -101,7 +102,7 @@ type centralSentRow struct {
 
 // centralDetailView is the page of one directive.
 type centralDetailView struct {
-	Me         node.Account
+	Me         accounts.Account
 	CSRF       string
 	Now        string
 	Found      bool
@@ -289,7 +290,7 @@ func (s *Server) centralData(r *http.Request, ann centralAnnForm, act centralAct
 	sess := sessionFrom(r.Context())
 	now := s.centralNow()
 	v := centralView{Me: sess.Account, CSRF: sess.CSRF, Now: localTime(now, now), Ann: ann, Act: act,
-		CanSend: sess.Account.Role.AtLeast(node.RoleStaff), CanActivate: sess.Account.Role.AtLeast(node.RoleAdmin)}
+		CanSend: sess.Account.Role.AtLeast(accounts.RoleStaff), CanActivate: sess.Account.Role.AtLeast(accounts.RoleAdmin)}
 	if v.Ann.Severity == "" {
 		v.Ann.Severity = "info"
 	}

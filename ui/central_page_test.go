@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/accounts"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/central"
 	"github.com/safepoint-se/safepoint/sync/link"
 	"github.com/safepoint-se/safepoint/sync/synctest"
@@ -25,7 +26,7 @@ import (
 type centralEnv struct {
 	mq   *synctest.Mosquitto
 	recv *central.Receiver
-	log  *node.Log
+	log  *eventlog.Log
 	srv  *httptest.Server
 }
 
@@ -34,14 +35,14 @@ func newCentralEnv(t *testing.T, ctx context.Context) *centralEnv {
 	mq := synctest.StartMosquitto(t)
 	clog := synctest.OpenLog(t, filepath.Join(t.TempDir(), "central"), "central", nil)
 	recv := synctest.RunCentral(t, ctx, central.Opts{Broker: mq.URL(), Log: clog})
-	srv := httptest.NewServer(New(Options{Log: clog, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	srv := httptest.NewServer(New(Options{Log: clog, Accounts: synctest.OpenAccounts(t, clog), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Nodes: func() any { return recv.Nodes() }, Downlink: recv}))
 	t.Cleanup(srv.Close)
 	return &centralEnv{mq: mq, recv: recv, log: clog, srv: srv}
 }
 
 // startNodeLink runs a node's link to the env's broker until the test ends.
-func (e *centralEnv) startNodeLink(t *testing.T, ctx context.Context, id, municipality string) *node.Log {
+func (e *centralEnv) startNodeLink(t *testing.T, ctx context.Context, id, municipality string) *eventlog.Log {
 	t.Helper()
 	l := synctest.OpenLog(t, filepath.Join(t.TempDir(), id), id, nil)
 	synctest.RunLink(t, ctx, link.Opts{Broker: e.mq.URL(), Municipality: municipality, Log: l,
@@ -99,12 +100,12 @@ func TestCentralPage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	accounts := e.log.Accounts()
+	staff := synctest.OpenAccounts(t, e.log)
 	for _, a := range []struct {
 		name string
-		role node.Role
-	}{{"vera", node.RoleViewer}, {"stina", node.RoleStaff}, {"adam", node.RoleAdmin}} {
-		if err := accounts.Add(ctx, a.name, a.role, a.name+"-password-1"); err != nil {
+		role accounts.Role
+	}{{"vera", accounts.RoleViewer}, {"stina", accounts.RoleStaff}, {"adam", accounts.RoleAdmin}} {
+		if err := staff.Add(ctx, a.name, a.role, a.name+"-password-1"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -330,7 +331,7 @@ func TestCentralPage(t *testing.T) {
 // TestCentralPageOnNode: a node serves no central page, whoever asks.
 func TestCentralPageOnNode(t *testing.T) {
 	e := newAuthEnv(t, Options{}, false, nil)
-	e.addAccount(t, "adam", node.RoleAdmin, "adam-password-1")
+	e.addAccount(t, "adam", accounts.RoleAdmin, "adam-password-1")
 	adam := login(t, e.srv, "adam", "adam-password-1")
 	for _, c := range []struct{ method, path string }{{"GET", "/central"}, {"GET", "/central/directives/x"},
 		{"POST", "/central/announcements"}, {"POST", "/central/activation"}} {
@@ -347,11 +348,11 @@ func TestCentralPageOnNode(t *testing.T) {
 // TestCentralPageRoutes: the page's routes and their least roles.
 func TestCentralPageRoutes(t *testing.T) {
 	e := newAuthEnv(t, Options{}, false, nil)
-	want := map[string]node.Role{
-		"GET /central":                 node.RoleViewer,
-		"POST /central/announcements":  node.RoleStaff,
-		"POST /central/activation":     node.RoleAdmin,
-		"GET /central/directives/{id}": node.RoleViewer,
+	want := map[string]accounts.Role{
+		"GET /central":                 accounts.RoleViewer,
+		"POST /central/announcements":  accounts.RoleStaff,
+		"POST /central/activation":     accounts.RoleAdmin,
+		"GET /central/directives/{id}": accounts.RoleViewer,
 	}
 	for _, rt := range e.s.routes() {
 		role, ok := want[routeName(rt)]
@@ -382,9 +383,9 @@ func TestWithdrawRoute(t *testing.T) {
 	}
 	for _, a := range []struct {
 		name string
-		role node.Role
-	}{{"vera", node.RoleViewer}, {"stina", node.RoleStaff}} {
-		if err := e.log.Accounts().Add(ctx, a.name, a.role, a.name+"-password-1"); err != nil {
+		role accounts.Role
+	}{{"vera", accounts.RoleViewer}, {"stina", accounts.RoleStaff}} {
+		if err := synctest.OpenAccounts(t, e.log).Add(ctx, a.name, a.role, a.name+"-password-1"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -23,6 +23,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/accounts"
+	"github.com/safepoint-se/safepoint/node/eventlog"
+	"github.com/safepoint-se/safepoint/sync/synctest"
 )
 
 // The live board's hub, over real TCP: an httptest server, gorilla's
@@ -50,9 +53,10 @@ const (
 // Server (ending its boards) before the listener and the log.
 func newBoardEnv(t *testing.T, every time.Duration, opts Options) *authEnv {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), node.FileName)
+	file := filepath.Join(t.TempDir(), eventlog.FileName)
 	l := openTestLog(t, file, node.NewClock(func() time.Time { return boardNow }))
 	opts.Log = l
+	opts.Accounts = synctest.OpenAccounts(t, l)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -65,7 +69,7 @@ func newBoardEnv(t *testing.T, every time.Duration, opts Options) *authEnv {
 	t.Cleanup(srv.Close)
 	t.Cleanup(s.Close)
 	e := &authEnv{srv: srv, s: s, l: l, file: file, opts: opts}
-	e.addAccount(t, boardAdmin, node.RoleAdmin, boardPassword)
+	e.addAccount(t, boardAdmin, accounts.RoleAdmin, boardPassword)
 	return e
 }
 
@@ -545,7 +549,7 @@ func TestBoardResumesToTheSameState(t *testing.T) {
 
 func TestBoardRefusals(t *testing.T) {
 	e := newBoardEnv(t, 0, Options{})
-	e.addAccount(t, "vera", node.RoleViewer, "vera-password-1")
+	e.addAccount(t, "vera", accounts.RoleViewer, "vera-password-1")
 	admin := login(t, e.srv, boardAdmin, boardPassword)
 
 	refused := func(what string, sess *session, origin string, want int) {

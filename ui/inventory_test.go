@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/accounts"
 )
 
 func TestInventory(t *testing.T) {
 	env := newAuthEnv(t, Options{}, false, nil)
-	env.addAccount(t, "eva", node.RoleStaff, "lösenord 123")
+	env.addAccount(t, "eva", accounts.RoleStaff, "lösenord 123")
 	s := login(t, env.srv, "eva", "lösenord 123")
 
 	for _, tt := range []struct {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/safepoint-se/safepoint/sync/link"
 	"maps"
 	"net"
 	"net/http"
@@ -14,6 +13,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/safepoint-se/safepoint/hardware/powermon"
+	"github.com/safepoint-se/safepoint/sync/link"
 
 	"github.com/safepoint-se/safepoint/node"
 )
@@ -41,7 +43,7 @@ type page struct {
 	Anns     []node.Announcement
 	Guide    []Guide
 	Nearby   []Nearby
-	Power    *node.PowerStatus // nil: no power source watched
+	Power    *powermon.Status // nil: no power source watched
 	Form     *form
 	Receipt  *receiptView
 	// Activation is the municipality's word on the point: activated,

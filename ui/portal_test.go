@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/safepoint-se/safepoint/hardware/powermon"
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 )
 
 // noRedirect is a client that shows redirects instead of following them.
@@ -121,7 +123,7 @@ func TestCaptivePortalProbes(t *testing.T) {
 		}
 	})
 	t.Run("staff HTTPS is not redirected", func(t *testing.T) {
-		l, _ := node.Open(context.Background(), filepath.Join(t.TempDir(), node.FileName), node.Options{Origin: "sp-tls"})
+		l, _ := eventlog.Open(context.Background(), filepath.Join(t.TempDir(), eventlog.FileName), eventlog.Options{Origin: "sp-tls"})
 		t.Cleanup(func() { l.Close() })
 		srv := httptest.NewTLSServer(New(Options{Log: l, PortalHost: "safepoint.lan"}))
 		t.Cleanup(srv.Close)
@@ -398,7 +400,7 @@ func TestStatusPageFollowsState(t *testing.T) {
 }
 
 func TestLiveEvents(t *testing.T) {
-	l, err := node.Open(context.Background(), filepath.Join(t.TempDir(), node.FileName), node.Options{Origin: "sp-live"})
+	l, err := eventlog.Open(context.Background(), filepath.Join(t.TempDir(), eventlog.FileName), eventlog.Options{Origin: "sp-live"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,21 +456,21 @@ func report(text string) node.Draft {
 func TestStatusPagePower(t *testing.T) {
 	var mu sync.Mutex
 	f := func(x float64) *float64 { return &x }
-	st := node.PowerStatus{State: "OL", SourceOK: true, Source: "sim"}
-	power := func() node.PowerStatus { mu.Lock(); defer mu.Unlock(); return st }
+	st := powermon.Status{State: "OL", SourceOK: true, Source: "sim"}
+	power := func() powermon.Status { mu.Lock(); defer mu.Unlock(); return st }
 	srv, _ := newTestServer(t, Options{Power: power}, nil)
 	tests := []struct {
-		set  node.PowerStatus
+		set  powermon.Status
 		want []string
 	}{
-		{node.PowerStatus{State: "OL", SourceOK: true}, []string{"Elnätet fungerar."}},
-		{node.PowerStatus{State: "OB", SourceOK: true, Runtime: f(300), RuntimeLow: f(240), RuntimeHigh: f(360)},
+		{powermon.Status{State: "OL", SourceOK: true}, []string{"Elnätet fungerar."}},
+		{powermon.Status{State: "OB", SourceOK: true, Runtime: f(300), RuntimeLow: f(240), RuntimeHigh: f(360)},
 			[]string{"reservkraft från batteri", "ungefär 5 timmar till (mellan 4 timmar och 6 timmar)"}},
-		{node.PowerStatus{State: "OB LB", SourceOK: true, Runtime: f(40), RuntimeLow: f(38), RuntimeHigh: f(42)},
+		{powermon.Status{State: "OB LB", SourceOK: true, Runtime: f(40), RuntimeLow: f(38), RuntimeHigh: f(42)},
 			[]string{"batteriet börjar ta slut", "ungefär 40 minuter till."}},
-		{node.PowerStatus{State: "GEN", SourceOK: true, Runtime: f(600), GeneratorHours: f(7.5)},
+		{powermon.Status{State: "GEN", SourceOK: true, Runtime: f(600), GeneratorHours: f(7.5)},
 			[]string{"ström från en generator", "Bränslet till generatorn räcker ungefär 8 timmar."}},
-		{node.PowerStatus{State: "OB", SourceOK: false}, []string{"Vi vet inte just nu"}},
+		{powermon.Status{State: "OB", SourceOK: false}, []string{"Vi vet inte just nu"}},
 	}
 	for _, tt := range tests {
 		mu.Lock()

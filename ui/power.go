@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/hardware/powermon"
 )
 
 // powerWords is the power picture in a resident's words: the headline, the
@@ -24,21 +24,21 @@ func (p *page) PowerWords() *powerWords {
 		return nil
 	}
 	w := &powerWords{Class: "unknown"}
-	state := node.ParsePowerState(st.State)
+	state := powermon.ParseState(st.State)
 	switch {
 	case !st.SourceOK || st.State == "":
 		w.Headline = p.T("power.unknown")
 		return w
-	case state.Supply == node.TokenOnline:
+	case state.Supply == powermon.TokenOnline:
 		w.Class, w.Headline = "ok", p.T("power.OL")
-	case state.Supply == node.TokenGenerator:
+	case state.Supply == powermon.TokenGenerator:
 		w.Class, w.Headline = "warn", p.T("power.GEN")
 	case state.Low:
 		w.Class, w.Headline = "bad", p.T("power.LB")
 	default:
 		w.Class, w.Headline = "warn", p.T("power.OB")
 	}
-	if state.Supply != node.TokenOnline && st.Runtime != nil {
+	if state.Supply != powermon.TokenOnline && st.Runtime != nil {
 		if st.RuntimeLow != nil && st.RuntimeHigh != nil && *st.RuntimeHigh-*st.RuntimeLow >= 10 {
 			w.Left = p.T("power.left.band", "time", p.duration(*st.Runtime),
 				"low", p.duration(*st.RuntimeLow), "high", p.duration(*st.RuntimeHigh))
@@ -69,7 +69,7 @@ func (p *page) duration(minutes float64) string {
 }
 
 // powerStatus is the monitor's picture, or nil without a monitor.
-func (s *Server) powerStatus() *node.PowerStatus {
+func (s *Server) powerStatus() *powermon.Status {
 	if s.opts.Power == nil {
 		return nil
 	}
@@ -79,7 +79,7 @@ func (s *Server) powerStatus() *node.PowerStatus {
 
 // powerKey condenses what a page shows of the power into a cache key: the
 // state, and the numbers at the precision the words use.
-func powerKey(st *node.PowerStatus) string {
+func powerKey(st *powermon.Status) string {
 	if st == nil {
 		return ""
 	}

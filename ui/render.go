@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/safepoint-se/safepoint/hardware/powermon"
 	"github.com/safepoint-se/safepoint/node"
 )
 
@@ -347,17 +348,17 @@ type boardPower struct {
 	Source   string
 }
 
-func powerView(st *node.PowerStatus) *boardPower {
+func powerView(st *powermon.Status) *boardPower {
 	if st == nil {
 		return nil
 	}
 	p := &boardPower{Class: "unknown", Key: "unknown", Lost: !st.SourceOK, Critical: st.Critical, Source: st.Source}
-	state := node.ParsePowerState(st.State)
+	state := powermon.ParseState(st.State)
 	switch {
 	case !st.SourceOK || st.State == "":
-	case state.Supply == node.TokenOnline:
+	case state.Supply == powermon.TokenOnline:
 		p.Class, p.Key = "ok", "OL"
-	case state.Supply == node.TokenGenerator:
+	case state.Supply == powermon.TokenGenerator:
 		p.Class, p.Key = "warn", "GEN"
 	case state.Low:
 		p.Class, p.Key = "bad", "LB"
@@ -425,7 +426,7 @@ const (
 
 // chart draws samples over the 24 hours up to now; nil without a sample
 // in them.
-func chart(samples []node.PowerSample, now time.Time) *powerChart {
+func chart(samples []powermon.Sample, now time.Time) *powerChart {
 	start := now.Add(-24 * time.Hour)
 	c := &powerChart{W: chartW, H: chartH, Left: chartLeft, Top: chartTop, Right: chartRight, Bottom: chartBot,
 		PlotH: chartBot - chartTop, Y50: (chartTop + chartBot) / 2, TickEnd: chartBot + 4, Drawn: now.In(stockholm).Format("15:04")}
@@ -467,10 +468,10 @@ func chart(samples []node.PowerSample, now time.Time) *powerChart {
 		gap := !last.IsZero() && s.At.Sub(last) > 3*time.Minute
 		last = s.At
 		class := ""
-		switch node.ParsePowerState(s.State).Supply {
-		case node.TokenOnBattery:
+		switch powermon.ParseState(s.State).Supply {
+		case powermon.TokenOnBattery:
 			class = "ob"
-		case node.TokenGenerator:
+		case powermon.TokenGenerator:
 			class = "gen"
 		}
 		if band != nil && (gap || band.Class != class) {

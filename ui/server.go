@@ -12,15 +12,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/safepoint-se/safepoint/hardware/powermon"
+	"github.com/safepoint-se/safepoint/node/accounts"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 	"golang.org/x/time/rate"
-
-	"github.com/safepoint-se/safepoint/node"
 )
 
 // Options configure a Server. Zero fields mean defaults.
 type Options struct {
-	Log    *node.Log    // required
-	Logger *slog.Logger // slog.Default() when nil
+	Log      *eventlog.Log      // required
+	Accounts *accounts.Accounts // required: staff logins and sessions
+	Logger   *slog.Logger       // slog.Default() when nil
 	// PostPerMinute is how many public submissions (reports, check-ins,
 	// forms or API) one client may make per minute on average; 12 by
 	// default, and a negative number turns the limit off (for tests).
@@ -36,9 +38,9 @@ type Options struct {
 	// Nearby lists other safety points for the contact page.
 	Nearby []Nearby
 	// Power reads the power monitor; nil when the node watches no source.
-	Power func() node.PowerStatus
+	Power func() powermon.Status
 	// PowerHistory returns the monitor's samples since a time.
-	PowerHistory func(since time.Time) []node.PowerSample
+	PowerHistory func(since time.Time) []powermon.Sample
 	// CallDown flags open reports untouched this long; 30 min by default.
 	CallDown time.Duration
 	// Sync reads the link to central; nil when none is configured.
@@ -59,8 +61,8 @@ type Options struct {
 // Server serves the node's HTTP routes.
 type Server struct {
 	opts     Options
-	log      *node.Log
-	accounts *node.Accounts
+	log      *eventlog.Log
+	accounts *accounts.Accounts
 	logger   *slog.Logger
 	public   *limiter
 	logins   *loginGuard
@@ -97,21 +99,21 @@ type route struct {
 	access       access
 	// role is the least role a staff route needs; the zero value means
 	// viewer for reads and staff for changes.
-	role    node.Role
+	role    accounts.Role
 	handler http.HandlerFunc
 }
 
 // mutating reports whether the route changes state.
 func (r route) mutating() bool { return r.method != http.MethodGet && r.method != http.MethodHead }
 
-func (r route) minRole() node.Role {
+func (r route) minRole() accounts.Role {
 	switch {
 	case r.role != "":
 		return r.role
 	case r.mutating():
-		return node.RoleStaff
+		return accounts.RoleStaff
 	}
-	return node.RoleViewer
+	return accounts.RoleViewer
 }
 
 func (s *Server) routes() []route {
@@ -147,7 +149,7 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/login", access: public, handler: s.loginPage},
 		{method: "POST", path: "/login", access: public, handler: s.loginForm},
 		{method: "POST", path: "/api/login", access: public, handler: s.loginAPI},
-		{method: "POST", path: "/logout", access: staffAPI, role: node.RoleViewer, handler: s.logout},
+		{method: "POST", path: "/logout", access: staffAPI, role: accounts.RoleViewer, handler: s.logout},
 
 		{method: "GET", path: "/board", access: staffPage, handler: s.board},
 		{method: "POST", path: "/board/announcements", access: staffPage, handler: s.announceForm},
@@ -167,7 +169,7 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/api/announcements", access: staffAPI, handler: directive(s, s.centralAnnouncement)},
 		{method: "GET", path: "/api/announcements/{id}", access: staffAPI, handler: s.directiveStatus},
 		{method: "POST", path: "/api/announcements/{id}/withdraw", access: staffAPI, handler: s.withdrawAnnouncement},
-		{method: "POST", path: "/api/activation", access: staffAPI, role: node.RoleAdmin, handler: directive(s, s.centralActivation)},
+		{method: "POST", path: "/api/activation", access: staffAPI, role: accounts.RoleAdmin, handler: directive(s, s.centralActivation)},
 		{method: "POST", path: "/api/contacts", access: staffAPI, handler: directive(s, s.centralContacts)},
 		{method: "POST", path: "/api/reports/{id}/status", access: staffAPI, handler: directive(s, s.centralReportStatus)},
 		{method: "POST", path: "/api/reports/{id}/comments", access: staffAPI, handler: directive(s, s.centralReportComment)},
@@ -175,31 +177,31 @@ func (s *Server) routes() []route {
 		// Central's staff page, forms without JavaScript (ui/central_page.go).
 		{method: "GET", path: "/central", access: staffPage, handler: s.centralPage},
 		{method: "POST", path: "/central/announcements", access: staffPage, handler: s.centralAnnounceForm},
-		{method: "POST", path: "/central/activation", access: staffPage, role: node.RoleAdmin, handler: s.centralActivationForm},
+		{method: "POST", path: "/central/activation", access: staffPage, role: accounts.RoleAdmin, handler: s.centralActivationForm},
 		{method: "GET", path: "/central/directives/{id}", access: staffPage, handler: s.centralDirectivePage},
 		{method: "GET", path: "/api/staff/power/history", access: staffAPI, handler: s.powerHistory},
 		{method: "POST", path: "/api/staff/reports/{id}/status", access: staffAPI, handler: jsonAction(s, s.setReportStatus)},
 		{method: "POST", path: "/api/staff/reports/{id}/assign", access: staffAPI, handler: jsonAction(s, s.assignReport)},
 		{method: "POST", path: "/api/staff/reports/{id}/comments", access: staffAPI, handler: jsonAction(s, s.commentReport)},
 		{method: "POST", path: "/api/staff/checkins", access: staffAPI, handler: jsonAction(s, s.staffCheckIn)},
-		{method: "GET", path: "/api/staff/checkins/{id}/personal", access: staffAPI, role: node.RoleStaff, handler: s.checkinPersonal},
+		{method: "GET", path: "/api/staff/checkins/{id}/personal", access: staffAPI, role: accounts.RoleStaff, handler: s.checkinPersonal},
 		{method: "POST", path: "/api/staff/services", access: staffAPI, handler: jsonAction(s, s.setService)},
 		{method: "POST", path: "/api/staff/roster", access: staffAPI, handler: jsonAction(s, s.setRoster)},
-		{method: "GET", path: "/api/staff/roster/contacts", access: staffAPI, role: node.RoleStaff, handler: s.rosterContacts},
+		{method: "GET", path: "/api/staff/roster/contacts", access: staffAPI, role: accounts.RoleStaff, handler: s.rosterContacts},
 		{method: "POST", path: "/api/staff/journal", access: staffAPI, handler: jsonAction(s, s.addJournal)},
 		{method: "POST", path: "/api/staff/clock", access: staffAPI, handler: jsonAction(s, s.setClock)},
 		{method: "POST", path: "/api/staff/announcements", access: staffAPI, handler: s.announceAPI},
 		{method: "POST", path: "/api/staff/inventory", access: staffAPI, handler: s.inventoryAPI},
 		{method: "POST", path: "/board/inventory", access: staffPage, handler: s.inventoryForm},
-		{method: "GET", path: "/api/staff/accounts", access: staffAPI, role: node.RoleAdmin, handler: s.listAccounts},
-		{method: "POST", path: "/api/staff/accounts", access: staffAPI, role: node.RoleAdmin, handler: s.addAccount},
-		{method: "POST", path: "/api/staff/accounts/{name}/disable", access: staffAPI, role: node.RoleAdmin, handler: s.disableAccount},
+		{method: "GET", path: "/api/staff/accounts", access: staffAPI, role: accounts.RoleAdmin, handler: s.listAccounts},
+		{method: "POST", path: "/api/staff/accounts", access: staffAPI, role: accounts.RoleAdmin, handler: s.addAccount},
+		{method: "POST", path: "/api/staff/accounts/{name}/disable", access: staffAPI, role: accounts.RoleAdmin, handler: s.disableAccount},
 	}
 }
 
 // New builds a server around the node's log.
 func New(opts Options) *Server {
-	s := &Server{opts: opts, log: opts.Log, accounts: opts.Log.Accounts(), logger: opts.Logger}
+	s := &Server{opts: opts, log: opts.Log, accounts: opts.Accounts, logger: opts.Logger}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -340,7 +342,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 type ctxKey struct{}
 
 // sessionFrom returns the session the staff middleware attached.
-func sessionFrom(ctx context.Context) node.Session {
-	s, _ := ctx.Value(ctxKey{}).(node.Session)
+func sessionFrom(ctx context.Context) accounts.Session {
+	s, _ := ctx.Value(ctxKey{}).(accounts.Session)
 	return s
 }

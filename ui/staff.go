@@ -10,17 +10,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/safepoint-se/safepoint/hardware/powermon"
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/accounts"
 )
 
 // StaffState is the staff's JSON snapshot at GET /api/staff/state: the
 // whole fold (check-ins without personal data) and who is asking.
 type StaffState struct {
 	node.View
-	Me          node.Account      `json:"me"`
-	ClockOK     bool              `json:"clock_ok"`
-	Power       *node.PowerStatus `json:"power,omitempty"`
-	Fingerprint string            `json:"fingerprint,omitempty"`
+	Me          accounts.Account `json:"me"`
+	ClockOK     bool             `json:"clock_ok"`
+	Power       *powermon.Status `json:"power,omitempty"`
+	Fingerprint string           `json:"fingerprint,omitempty"`
 }
 
 func (s *Server) staffSnapshot(r *http.Request) StaffState {
@@ -249,16 +251,16 @@ func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if accs == nil {
-		accs = []node.Account{}
+		accs = []accounts.Account{}
 	}
 	writeJSON(w, http.StatusOK, accs)
 }
 
 // AccountRequest is the body of POST /api/staff/accounts.
 type AccountRequest struct {
-	Name     string    `json:"name"`
-	Role     node.Role `json:"role"`
-	Password string    `json:"password"`
+	Name     string        `json:"name"`
+	Role     accounts.Role `json:"role"`
+	Password string        `json:"password"`
 }
 
 func (s *Server) addAccount(w http.ResponseWriter, r *http.Request) {
@@ -271,9 +273,9 @@ func (s *Server) addAccount(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		s.logger.Info("Account added", "role", req.Role)
 		writeJSON(w, http.StatusCreated, map[string]string{"name": strings.TrimSpace(req.Name)})
-	case errors.Is(err, node.ErrAccountExists):
+	case errors.Is(err, accounts.ErrAccountExists):
 		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, node.ErrBadAccountName), errors.Is(err, node.ErrBadRole), errors.Is(err, node.ErrWeakPassword):
+	case errors.Is(err, accounts.ErrBadAccountName), errors.Is(err, accounts.ErrBadRole), errors.Is(err, accounts.ErrWeakPassword):
 		writeError(w, http.StatusBadRequest, err.Error())
 	default:
 		s.logger.Error("Adding an account failed", "err", err)
@@ -291,7 +293,7 @@ func (s *Server) disableAccount(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		w.WriteHeader(http.StatusNoContent)
-	case errors.Is(err, node.ErrNoAccount):
+	case errors.Is(err, accounts.ErrNoAccount):
 		writeError(w, http.StatusNotFound, err.Error())
 	default:
 		s.logger.Error("Disabling an account failed", "err", err)

@@ -68,6 +68,8 @@ import (
 
 	"github.com/safepoint-se/safepoint/internal/bench"
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/accounts"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/ui"
 )
 
@@ -135,7 +137,7 @@ func main() {
 func serveNode(cfg config) error {
 	ctx := context.Background()
 	raiseOpenFiles(cfg.clients + 64)
-	l, err := node.Open(ctx, filepath.Join(cfg.nodeChild, node.FileName), node.Options{Origin: "sp-boardbench"})
+	l, err := eventlog.Open(ctx, filepath.Join(cfg.nodeChild, eventlog.FileName), eventlog.Options{Origin: "sp-boardbench"})
 	if err != nil {
 		return err
 	}
@@ -143,7 +145,12 @@ func serveNode(cfg config) error {
 	if err := appendState(ctx, l); err != nil {
 		return err
 	}
-	if err := l.Accounts().Add(ctx, account, node.RoleAdmin, os.Getenv("BOARDBENCH_PASSWORD")); err != nil {
+	staff, err := accounts.Open(ctx, l.File(), l.Clock().Wall)
+	if err != nil {
+		return err
+	}
+	defer staff.Close()
+	if err := staff.Add(ctx, account, accounts.RoleAdmin, os.Getenv("BOARDBENCH_PASSWORD")); err != nil {
 		return err
 	}
 	// In production the account is made by another process (safepoint
@@ -151,7 +158,7 @@ func serveNode(cfg config) error {
 	settle()
 	// A node started with the default --log-level info.
 	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	handler := ui.New(ui.Options{Log: l, Logger: logger, PostPerMinute: -1, StaffTLS: false})
+	handler := ui.New(ui.Options{Log: l, Accounts: staff, Logger: logger, PostPerMinute: -1, StaffTLS: false})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -264,7 +271,7 @@ var reportTexts = []string{
 
 // appendState writes a busy point's picture: what a board shows some hours
 // into a long power cut.
-func appendState(ctx context.Context, l *node.Log) error {
+func appendState(ctx context.Context, l *eventlog.Log) error {
 	until := time.Now().Add(24 * time.Hour).UTC()
 	drafts := []node.Draft{
 		{Type: node.TypePointConfigured, Payload: node.Point{ID: l.Origin(), Name: "Byhuset i Ås", Municipality: "2161",

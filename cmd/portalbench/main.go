@@ -58,6 +58,7 @@ import (
 
 	"github.com/safepoint-se/safepoint/internal/bench"
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/ui"
 )
 
@@ -214,7 +215,7 @@ func run(ctx context.Context, cfg config) error {
 // the node's routes on a free loopback port, set up as cmd/safepoint sets
 // up its own servers. stop shuts it down.
 func startNode(ctx context.Context, dir string) (url string, stop func(), err error) {
-	l, err := node.Open(ctx, filepath.Join(dir, node.FileName), node.Options{Origin: "sp-bench"})
+	l, err := eventlog.Open(ctx, filepath.Join(dir, eventlog.FileName), eventlog.Options{Origin: "sp-bench"})
 	if err != nil {
 		return "", nil, err
 	}
@@ -332,7 +333,7 @@ func (p *nodeProcess) stop() {
 
 // appendState writes what a point looks like a few hours into an outage:
 // its identity, a handful of services, two announcements.
-func appendState(ctx context.Context, l *node.Log) error {
+func appendState(ctx context.Context, l *eventlog.Log) error {
 	until := time.Now().Add(24 * time.Hour).UTC()
 	drafts := []node.Draft{
 		{Type: node.TypePointConfigured, Payload: node.Point{ID: l.Origin(), Name: "Byhuset i Ås", Municipality: "2161",

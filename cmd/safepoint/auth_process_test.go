@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 )
 
 // Cookie names, as docs/API.md gives them.
@@ -698,11 +699,11 @@ func TestUserCLI(t *testing.T) {
 	t.Run("before first start", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "never", "run") // does not exist
 		addUser(t, dir, admin, "admin", adminPW)
-		db := filepath.Join(dir, node.FileName)
+		db := filepath.Join(dir, eventlog.FileName)
 		if fi, err := os.Stat(db); err != nil {
 			t.Fatalf("user add made no database: %v", err)
 		} else if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-			t.Errorf("user add made %s with mode %v: readable beyond its owner", node.FileName, perm)
+			t.Errorf("user add made %s with mode %v: readable beyond its owner", eventlog.FileName, perm)
 		}
 		p := startNode(t, nil, nodeArgs(dir)...)
 		log := p.stderr.String()
@@ -721,7 +722,7 @@ func TestUserCLI(t *testing.T) {
 		if code, st := s.state(); code != http.StatusOK || st.Me.Name != admin {
 			t.Errorf("staff state: %d %+v", code, st.Me)
 		}
-		files, _ := filepath.Glob(filepath.Join(dir, node.FileName+"*"))
+		files, _ := filepath.Glob(filepath.Join(dir, eventlog.FileName+"*"))
 		for _, f := range files {
 			if fi, err := os.Stat(f); err == nil && fi.Mode().Perm()&0o077 != 0 {
 				t.Errorf("%s has mode %v while the node runs", filepath.Base(f), fi.Mode().Perm())

@@ -16,8 +16,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/accounts"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/broker"
 	"github.com/safepoint-se/safepoint/sync/central"
+	"github.com/safepoint-se/safepoint/sync/central/store"
 	"github.com/safepoint-se/safepoint/ui"
 )
 
@@ -89,7 +92,8 @@ func serveCentral(ctx context.Context, cfg centralConfig, logger *slog.Logger) e
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	log, err := node.Open(ctx, filepath.Join(cfg.Data, node.FileName), node.Options{Origin: cfg.ID})
+	file := filepath.Join(cfg.Data, eventlog.FileName)
+	log, err := eventlog.Open(ctx, file, eventlog.Options{Origin: cfg.ID})
 	if err != nil {
 		return err
 	}
@@ -99,7 +103,19 @@ func serveCentral(ctx context.Context, cfg centralConfig, logger *slog.Logger) e
 		}
 		logger.Info("Stopped")
 	}()
-	if ok, err := log.Accounts().HasAdmin(ctx); err != nil {
+	// Closed before the log (deferred after it): the log's close folds
+	// the WAL back into the file once the other connections are gone.
+	staff, err := accounts.Open(ctx, file, log.Clock().Wall)
+	if err != nil {
+		return err
+	}
+	defer staff.Close()
+	directives, err := store.Open(ctx, file)
+	if err != nil {
+		return err
+	}
+	defer directives.Close()
+	if ok, err := staff.HasAdmin(ctx); err != nil {
 		return err
 	} else if !ok {
 		logger.Warn("No admin account yet: create one with: safepoint user add --data " + cfg.Data + " --name NAME --role admin")
@@ -129,7 +145,7 @@ func serveCentral(ctx context.Context, cfg centralConfig, logger *slog.Logger) e
 		return err
 	}
 	recv, err := central.New(central.Opts{Broker: brokerURL, User: user, Password: pw, TLS: tlsCfg, ClientID: cfg.ID,
-		Log: log, Logger: logger})
+		Log: log, Store: directives, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -150,7 +166,7 @@ func serveCentral(ctx context.Context, cfg centralConfig, logger *slog.Logger) e
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	opts := ui.Options{Log: log, Logger: logger, Nodes: func() any { return recv.Nodes() }, Downlink: recv}
+	opts := ui.Options{Log: log, Accounts: staff, Logger: logger, Nodes: func() any { return recv.Nodes() }, Downlink: recv}
 	tlsLn, err := listenStaff(cfg.StaffTLS, cfg.Data, cfg.HTTPS, &opts, logger)
 	if err != nil {
 		ln.Close()

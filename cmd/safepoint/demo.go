@@ -29,6 +29,8 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/accounts"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/broker"
 	"github.com/safepoint-se/safepoint/ui"
 )
@@ -361,7 +363,7 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) error {
 func demoPassword(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
-		if pw := strings.TrimSpace(string(b)); len([]rune(pw)) >= node.MinPasswordLen {
+		if pw := strings.TrimSpace(string(b)); len([]rune(pw)) >= accounts.MinPasswordLen {
 			return pw, nil
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -401,29 +403,29 @@ func writeIfChanged(path string, data []byte) error {
 // demoAccount makes the demo admin in a data directory, or gives it the
 // demo password again if it has another (say, a deleted password file).
 func demoAccount(ctx context.Context, dir, password string) error {
-	accounts, err := node.OpenAccounts(ctx, filepath.Join(dir, node.FileName))
+	staff, err := accounts.Open(ctx, filepath.Join(dir, eventlog.FileName), nil)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	defer accounts.Close()
-	return ensureDemoAccount(ctx, accounts, password)
+	defer staff.Close()
+	return ensureDemoAccount(ctx, staff, password)
 }
 
-func ensureDemoAccount(ctx context.Context, accounts *node.Accounts, password string) error {
-	list, err := accounts.List(ctx)
+func ensureDemoAccount(ctx context.Context, staff *accounts.Accounts, password string) error {
+	list, err := staff.List(ctx)
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(list, func(a node.Account) bool { return a.Name == demoUser }) {
-		return accounts.Add(ctx, demoUser, node.RoleAdmin, password)
+	if !slices.ContainsFunc(list, func(a accounts.Account) bool { return a.Name == demoUser }) {
+		return staff.Add(ctx, demoUser, accounts.RoleAdmin, password)
 	}
-	if _, err := accounts.Authenticate(ctx, demoUser, password); err == nil {
+	if _, err := staff.Authenticate(ctx, demoUser, password); err == nil {
 		return nil
 	}
-	if err := accounts.SetPassword(ctx, demoUser, password); err != nil {
+	if err := staff.SetPassword(ctx, demoUser, password); err != nil {
 		return err
 	}
-	return accounts.SetDisabled(ctx, demoUser, false)
+	return staff.SetDisabled(ctx, demoUser, false)
 }
 
 // demoCert makes (or loads) the staff certificate the process will serve,
@@ -504,11 +506,16 @@ func prepareDemoNode(ctx context.Context, n demoNode, all []demoPoint, password,
 		return "", err
 	}
 
-	log, err := node.Open(ctx, filepath.Join(n.data, node.FileName), node.Options{Origin: n.ID})
+	db := filepath.Join(n.data, eventlog.FileName)
+	log, err := eventlog.Open(ctx, db, eventlog.Options{Origin: n.ID, Personal: true})
 	if err != nil {
 		return "", err
 	}
-	err = seedDemoNode(ctx, log, file.point(), password)
+	staff, err := accounts.Open(ctx, db, log.Clock().Wall)
+	if err == nil {
+		err = seedDemoNode(ctx, log, staff, file.point(), password)
+		err = errors.Join(err, staff.Close())
+	}
 	if cerr := log.Close(); err == nil {
 		err = cerr
 	}
@@ -522,11 +529,11 @@ func prepareDemoNode(ctx context.Context, n demoNode, all []demoPoint, password,
 // account, and on a fresh log sets the services, counts the stock (fuel
 // for the generator among it) and publishes one announcement, as staff
 // would on the board.
-func seedDemoNode(ctx context.Context, log *node.Log, p node.Point, password string) error {
-	if _, _, err := log.ConfigurePoint(ctx, p); err != nil {
+func seedDemoNode(ctx context.Context, log *eventlog.Log, staff *accounts.Accounts, p node.Point, password string) error {
+	if _, _, err := node.ConfigurePoint(ctx, log, p); err != nil {
 		return err
 	}
-	if err := ensureDemoAccount(ctx, log.Accounts(), password); err != nil {
+	if err := ensureDemoAccount(ctx, staff, password); err != nil {
 		return err
 	}
 	v := log.State().View()

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 )
 
 func runDump(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
@@ -35,7 +36,7 @@ func runDump(ctx context.Context, args []string, env func(string) string, stdout
 	if data == "" {
 		return errors.New("dump: --data is required")
 	}
-	r, err := node.OpenReader(filepath.Join(data, node.FileName))
+	r, err := eventlog.OpenReader(filepath.Join(data, eventlog.FileName))
 	if err != nil {
 		return err
 	}

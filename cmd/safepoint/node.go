@@ -18,7 +18,10 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/safepoint-se/safepoint/hardware/powermon"
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/accounts"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/link"
 	"github.com/safepoint-se/safepoint/sync/wire"
 	"github.com/safepoint-se/safepoint/ui"
@@ -122,7 +125,7 @@ func defaultNodeConfig() nodeConfig {
 		PostRate:  12,
 		PostBurst: 10,
 
-		RetentionDays: node.DefaultRetentionDays,
+		RetentionDays: eventlog.DefaultRetentionDays,
 	}
 }
 
@@ -268,9 +271,11 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 	if err := os.Chmod(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	log, err := node.Open(ctx, filepath.Join(cfg.Data, node.FileName), node.Options{
+	file := filepath.Join(cfg.Data, eventlog.FileName)
+	log, err := eventlog.Open(ctx, file, eventlog.Options{
 		Origin:    cfg.ID,
 		NewOrigin: func() string { return "sp-" + strings.ToLower(node.NewCode(6)) },
+		Personal:  true,
 	})
 	if err != nil {
 		return err
@@ -281,13 +286,20 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 		}
 		logger.Info("Stopped")
 	}()
+	// Closed before the log (deferred after it): the log's close folds
+	// the WAL back into the file once the other connections are gone.
+	staff, err := accounts.Open(ctx, file, log.Clock().Wall)
+	if err != nil {
+		return err
+	}
+	defer staff.Close()
 
 	p := node.Point{Name: cfg.Name, Municipality: cfg.Municipality, Location: cfg.Location,
 		OpeningHours: cfg.OpeningHours, Contacts: cfg.Contacts}
 	if p.Name == "" && log.State().View().Point.Name == "" {
 		p.Name = "Trygghetspunkt " + log.Origin()
 	}
-	point, changed, err := log.ConfigurePoint(ctx, p)
+	point, changed, err := node.ConfigurePoint(ctx, log, p)
 	if err != nil {
 		return err
 	}
@@ -297,7 +309,7 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 		logger.Warn("Municipality not set: set --municipality to the SCB kommunkod before linking to a central")
 	}
 
-	if ok, err := log.Accounts().HasAdmin(ctx); err != nil {
+	if ok, err := staff.HasAdmin(ctx); err != nil {
 		return err
 	} else if !ok {
 		logger.Warn("No admin account yet: create one with: safepoint user add --data " + cfg.Data + " --name NAME --role admin")
@@ -316,7 +328,7 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 	if postRate == 0 {
 		postRate = -1 // off
 	}
-	opts := ui.Options{Log: log, Logger: logger, PostPerMinute: postRate, PostBurst: cfg.PostBurst,
+	opts := ui.Options{Log: log, Accounts: staff, Logger: logger, PostPerMinute: postRate, PostBurst: cfg.PostBurst,
 		Catalog: cat, PortalHost: cfg.PortalHost, Nearby: cfg.Nearby}
 	src, kind, battery, closer, err := openPower(cfg.powerConfig)
 	if err != nil {
@@ -326,10 +338,16 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 	if closer != nil {
 		defer closer.Close()
 	}
-	var monitor *node.PowerMonitor
+	var monitor *powermon.Monitor
 	if src != nil {
-		monitor = node.NewPowerMonitor(log, node.PowerOptions{Source: src, Kind: kind, Battery: battery,
-			Holds:      node.Holds{OnBattery: cfg.HoldOB, OnSupply: cfg.HoldOL, Critical: cfg.HoldCritical},
+		history, err := powermon.OpenHistory(ctx, file)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer history.Close()
+		monitor = powermon.New(log, powermon.Options{Source: src, Kind: kind, Battery: battery, History: history,
+			Holds:      powermon.Holds{OnBattery: cfg.HoldOB, OnSupply: cfg.HoldOL, Critical: cfg.HoldCritical},
 			OnCritical: shutdownAction(cfg.Shutdown), BurnRate: cfg.BurnRate, Logger: logger,
 			Fuel: func() (float64, time.Time, bool) {
 				item, ok := log.State().Stock(node.FuelItem)
@@ -383,7 +401,7 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 
 // retention applies the retention rule at start and then every period:
 // residents' personal data goes days after the point is deactivated.
-func retention(ctx context.Context, log *node.Log, days int, period time.Duration, logger *slog.Logger) {
+func retention(ctx context.Context, log *eventlog.Log, days int, period time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {

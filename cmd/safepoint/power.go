@@ -12,8 +12,8 @@ import (
 
 	"github.com/safepoint-se/safepoint/hardware/nut"
 	"github.com/safepoint-se/safepoint/hardware/power"
+	"github.com/safepoint-se/safepoint/hardware/powermon"
 	"github.com/safepoint-se/safepoint/hardware/sim"
-	"github.com/safepoint-se/safepoint/node"
 )
 
 // powerConfig is the node's power configuration (part of nodeConfig).
@@ -33,8 +33,8 @@ type powerConfig struct {
 
 // openPower builds the power source a --power spec names, and what the
 // estimator should know of the battery. An empty spec watches nothing.
-func openPower(pc powerConfig) (node.PowerSource, string, node.Battery, io.Closer, error) {
-	bat := node.Battery{Chemistry: power.Chemistry(pc.Chemistry), CapacityAh: pc.CapacityAh, Peukert: pc.Peukert}
+func openPower(pc powerConfig) (powermon.Source, string, powermon.Battery, io.Closer, error) {
+	bat := powermon.Battery{Chemistry: power.Chemistry(pc.Chemistry), CapacityAh: pc.CapacityAh, Peukert: pc.Peukert}
 	spec := pc.Spec
 	switch {
 	case spec == "":

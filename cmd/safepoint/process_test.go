@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 )
 
 // binPath is the binary built by TestMain.
@@ -732,8 +733,8 @@ func TestPersonalDataStaysOut(t *testing.T) {
 
 	// The personal data was stored, beside the log: the test is not
 	// passing merely because nothing was kept.
-	file := filepath.Join(dir, node.FileName)
-	l, err := node.Open(ctx, file, node.Options{})
+	file := filepath.Join(dir, eventlog.FileName)
+	l, err := eventlog.Open(ctx, file, eventlog.Options{})
 	if err != nil {
 		t.Fatalf("open the log: %v", err)
 	}
@@ -775,7 +776,7 @@ func TestFirstStartIdentity(t *testing.T) {
 	plain := []string{"--data", dir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0"}
 
 	p := startNode(t, nil, plain...)
-	if _, err := os.Stat(filepath.Join(dir, node.FileName)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, eventlog.FileName)); err != nil {
 		t.Fatalf("first start made no log: %v", err)
 	}
 	st := p.getStatus(t)
@@ -860,7 +861,7 @@ opening_hours = "08-20"
 			t.Errorf("municipality %q, want 2161 (flag beats environment and file)", st.Point.Municipality)
 		}
 		// Keys only the file sets are taken from it.
-		if _, err := os.Stat(filepath.Join(dir, node.FileName)); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, eventlog.FileName)); err != nil {
 			t.Errorf("data from the file not used: %v", err)
 		}
 		if !hasLogMsg(p.stderr.String(), "Serving") {
@@ -939,7 +940,7 @@ func TestCrashDuringFirstStart(t *testing.T) {
 	cut := 0 // kills that left a log file behind
 	for i := 0; i < tries; i++ {
 		dir := filepath.Join(t.TempDir(), "data")
-		file := filepath.Join(dir, node.FileName)
+		file := filepath.Join(dir, eventlog.FileName)
 		p := start(t, nil, "node", "--data", dir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0")
 		// Kill as soon as the log file exists: mid-creation.
 		deadline := time.Now().Add(10 * time.Second)

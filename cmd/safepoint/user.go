@@ -14,7 +14,8 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/accounts"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 )
 
 // runUser manages staff accounts in a data directory. It works beside a
@@ -80,22 +81,22 @@ otherwise read as two lines from standard input.`)
 		usage(stderr)
 		return errUsage
 	}
-	if action == "add" && !node.Role(role).Valid() {
-		return fmt.Errorf("user add: --role %q: %w", role, node.ErrBadRole)
+	if action == "add" && !accounts.Role(role).Valid() {
+		return fmt.Errorf("user add: --role %q: %w", role, accounts.ErrBadRole)
 	}
-	if action == "add" && !node.ValidAccountName(name) {
-		return fmt.Errorf("user add: --name %q: %w", name, node.ErrBadAccountName)
+	if action == "add" && !accounts.ValidAccountName(name) {
+		return fmt.Errorf("user add: --name %q: %w", name, accounts.ErrBadAccountName)
 	}
 
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	// Before the node's first start this makes the database (0600).
-	accounts, err := node.OpenAccounts(ctx, filepath.Join(data, node.FileName))
+	staff, err := accounts.Open(ctx, filepath.Join(data, eventlog.FileName), nil)
 	if err != nil {
 		return err
 	}
-	defer accounts.Close()
+	defer staff.Close()
 
 	switch action {
 	case "add":
@@ -103,12 +104,12 @@ otherwise read as two lines from standard input.`)
 		if err != nil {
 			return err
 		}
-		if err := accounts.Add(ctx, name, node.Role(role), password); err != nil {
+		if err := staff.Add(ctx, name, accounts.Role(role), password); err != nil {
 			return fmt.Errorf("user add: %w", err)
 		}
 		fmt.Fprintf(stdout, "Added %s (%s).\n", name, role)
 	case "list":
-		list, err := accounts.List(ctx)
+		list, err := staff.List(ctx)
 		if err != nil {
 			return err
 		}
@@ -123,7 +124,7 @@ otherwise read as two lines from standard input.`)
 		}
 		return tw.Flush()
 	case "disable", "enable":
-		if err := accounts.SetDisabled(ctx, name, action == "disable"); err != nil {
+		if err := staff.SetDisabled(ctx, name, action == "disable"); err != nil {
 			return fmt.Errorf("user %s: %w", action, err)
 		}
 		fmt.Fprintf(stdout, "%s: %sd.\n", name, action)
@@ -132,7 +133,7 @@ otherwise read as two lines from standard input.`)
 		if err != nil {
 			return err
 		}
-		if err := accounts.SetPassword(ctx, name, password); err != nil {
+		if err := staff.SetPassword(ctx, name, password); err != nil {
 			return fmt.Errorf("user passwd: %w", err)
 		}
 		fmt.Fprintf(stdout, "Password of %s changed; its sessions ended.\n", name)
@@ -175,8 +176,8 @@ func readNewPassword(stdin io.Reader, prompt io.Writer) (string, error) {
 	if first != second {
 		return "", errors.New("password: the two entries differ")
 	}
-	if len([]rune(first)) < node.MinPasswordLen {
-		return "", node.ErrWeakPassword
+	if len([]rune(first)) < accounts.MinPasswordLen {
+		return "", accounts.ErrWeakPassword
 	}
 	return first, nil
 }

@@ -8,7 +8,7 @@
 // configuration, builds a node's log of realistic report.created events
 // in a temporary directory, and measures:
 //
-//  1. drain: a node (node.Log and link.Link in this process) with a
+//  1. drain: a node (eventlog.Log and link.Link in this process) with a
 //     backlog of -events events and central (central.Receiver with its own
 //     log on disk, in a process of its own: syncbench started again) that
 //     has none of them. The time from the link's start until the node holds
@@ -77,7 +77,9 @@ import (
 
 	"github.com/safepoint-se/safepoint/internal/bench"
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/central"
+	"github.com/safepoint-se/safepoint/sync/central/store"
 	"github.com/safepoint-se/safepoint/sync/link"
 	"github.com/safepoint-se/safepoint/sync/wire"
 )
@@ -300,7 +302,7 @@ func run(ctx context.Context, cfg config) error {
 	fmt.Fprintf(os.Stderr, "syncbench: %s on %s (set_tcp_nodelay %v); GOMAXPROCS %d on %d CPUs, %s\n",
 		mq.version, mq.url, cfg.nodelay, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version())
 
-	src := filepath.Join(tmp, "src", node.FileName)
+	src := filepath.Join(tmp, "src", eventlog.FileName)
 	if cfg.parts["drain"] || cfg.parts["bytes"] {
 		start := time.Now()
 		if err := buildNodeLog(ctx, src, cfg.events); err != nil {
@@ -326,7 +328,7 @@ func run(ctx context.Context, cfg config) error {
 			// on how many events.
 			n := min(cfg.events, max(1000, 100*b))
 			if logs[n] == "" {
-				logs[n] = filepath.Join(tmp, "src"+strconv.Itoa(n), node.FileName)
+				logs[n] = filepath.Join(tmp, "src"+strconv.Itoa(n), eventlog.FileName)
 				if err := buildNodeLog(ctx, logs[n], n); err != nil {
 					return err
 				}
@@ -523,7 +525,7 @@ func (s *simWall) now() time.Time {
 // one file, copied for every drain.
 func buildNodeLog(ctx context.Context, file string, n int) error {
 	wall := &simWall{t: time.Now().Add(-36 * time.Hour).UTC(), rng: rand.New(rand.NewPCG(1, 2))}
-	l, err := node.Open(ctx, file, node.Options{Origin: nodeID, Clock: node.NewClock(wall.now)})
+	l, err := eventlog.Open(ctx, file, eventlog.Options{Origin: nodeID, Clock: node.NewClock(wall.now)})
 	if err != nil {
 		return err
 	}
@@ -674,7 +676,7 @@ func benchDrain(ctx context.Context, cfg config, mq *broker, src, dir string, re
 // JSON (node.Event, as the log holds it and a batch carries it),
 // uncompressed.
 func eventMessages(ctx context.Context, file string) ([][]byte, error) {
-	l, err := node.Open(ctx, file, node.Options{})
+	l, err := eventlog.Open(ctx, file, eventlog.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -699,7 +701,7 @@ func eventMessages(ctx context.Context, file string) ([][]byte, error) {
 // node's up topic: the time of the last is the node's side of the drain.
 func drainNode(ctx context.Context, mq *broker, brokerURL, src, dir string, n, batch, inFlight, watch int) (drainRound, error) {
 	var r drainRound
-	file := filepath.Join(dir, "node", node.FileName)
+	file := filepath.Join(dir, "node", eventlog.FileName)
 	if err := copyFile(src, file); err != nil {
 		return r, err
 	}
@@ -712,7 +714,7 @@ func drainNode(ctx context.Context, mq *broker, brokerURL, src, dir string, n, b
 		// No retained ack or birth may answer the next round's link.
 		clearRetained(mq.url, wire.Topic(municipality, nodeID, wire.KindAck), wire.Topic(municipality, nodeID, wire.KindStatus))
 	}()
-	l, err := node.Open(ctx, file, node.Options{})
+	l, err := eventlog.Open(ctx, file, eventlog.Options{})
 	if err != nil {
 		return r, err
 	}
@@ -814,7 +816,7 @@ func drainRaw(ctx context.Context, mq *broker, pubURL, topic string, msgs [][]by
 // encodeBatches encodes the log's events as the link does: batch at a
 // time, with the log's head.
 func encodeBatches(ctx context.Context, file string, batch int) ([][]byte, error) {
-	l, err := node.Open(ctx, file, node.Options{})
+	l, err := eventlog.Open(ctx, file, eventlog.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -837,7 +839,7 @@ func encodeBatches(ctx context.Context, file string, batch int) ([][]byte, error
 // components times the drain's steps alone, in this process, without
 // MQTT: where a drain's time can go.
 func components(ctx context.Context, src, dir string, msgs [][]byte, batch int) ([]component, error) {
-	file := filepath.Join(dir, "node", node.FileName)
+	file := filepath.Join(dir, "node", eventlog.FileName)
 	if err := copyFile(src, file); err != nil {
 		return nil, err
 	}
@@ -848,7 +850,7 @@ func components(ctx context.Context, src, dir string, msgs [][]byte, batch int) 
 	}
 	// encodeBatches opens and folds the log too: take that off.
 	open := time.Now()
-	l, err := node.Open(ctx, file, node.Options{})
+	l, err := eventlog.Open(ctx, file, eventlog.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -874,7 +876,7 @@ func components(ctx context.Context, src, dir string, msgs [][]byte, batch int) 
 	}
 	out = append(out, component{"central: decode (`wire.DecodeBatch`)", time.Since(start), len(msgs)})
 
-	c, err := node.Open(ctx, filepath.Join(dir, "central", node.FileName), node.Options{Origin: "central"})
+	c, err := eventlog.Open(ctx, filepath.Join(dir, "central", eventlog.FileName), eventlog.Options{Origin: "central"})
 	if err != nil {
 		return nil, err
 	}
@@ -1529,13 +1531,18 @@ const probeID = "syncbench-probe"
 func childCentral(brokerURL, dir, profile string, maxBatch int) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	l, err := node.Open(ctx, filepath.Join(dir, node.FileName), node.Options{Origin: "central"})
+	l, err := eventlog.Open(ctx, filepath.Join(dir, eventlog.FileName), eventlog.Options{Origin: "central"})
 	if err != nil {
 		return err
 	}
 	defer l.Close()
+	directives, err := store.Open(ctx, l.File())
+	if err != nil {
+		return err
+	}
+	defer directives.Close()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	recv, err := central.New(central.Opts{Broker: brokerURL, ClientID: "central", Log: l, Logger: logger,
+	recv, err := central.New(central.Opts{Broker: brokerURL, ClientID: "central", Log: l, Store: directives, Logger: logger,
 		MaxBatch: maxBatch})
 	if err != nil {
 		return err

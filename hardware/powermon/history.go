@@ -46,8 +46,8 @@ func OpenHistory(ctx context.Context, file string) (*History, error) {
 // Close closes the history's connections.
 func (h *History) Close() error { return errors.Join(h.r.Close(), h.w.Close()) }
 
-// write stores samples in one transaction and forgets those before cutoff.
-func (h *History) write(ctx context.Context, samples []Sample, cutoff time.Time) error {
+// Write stores samples in one transaction and forgets those before cutoff.
+func (h *History) Write(ctx context.Context, samples []Sample, cutoff time.Time) error {
 	tx, err := h.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("power history: %w", err)
@@ -65,8 +65,8 @@ func (h *History) write(ctx context.Context, samples []Sample, cutoff time.Time)
 	return tx.Commit()
 }
 
-// since reads the samples from t on, oldest first.
-func (h *History) since(ctx context.Context, t time.Time) ([]Sample, error) {
+// Since reads the samples from t on, oldest first.
+func (h *History) Since(ctx context.Context, t time.Time) ([]Sample, error) {
 	rows, err := h.r.QueryContext(ctx,
 		`SELECT at, state, volts, amps, percent, runtime FROM power_samples WHERE at >= ? ORDER BY at`, t.UnixMilli())
 	if err != nil {

@@ -431,7 +431,7 @@ func (m *Monitor) writeSamples(ctx context.Context, samples []Sample) error {
 	if m.opts.History == nil {
 		return nil
 	}
-	return m.opts.History.write(ctx, samples, samples[len(samples)-1].At.Add(-m.opts.Keep))
+	return m.opts.History.Write(ctx, samples, samples[len(samples)-1].At.Add(-m.opts.Keep))
 }
 
 // loadHistory reads the stored history into memory at start.
@@ -439,7 +439,7 @@ func (m *Monitor) loadHistory(ctx context.Context) error {
 	if m.opts.History == nil {
 		return nil
 	}
-	hist, err := m.opts.History.since(ctx, m.opts.Now().Add(-m.opts.Keep))
+	hist, err := m.opts.History.Since(ctx, m.opts.Now().Add(-m.opts.Keep))
 	if err != nil {
 		return err
 	}

@@ -80,6 +80,7 @@ type written struct {
 type Log struct {
 	Reader
 	w        *sql.DB
+	file     string
 	origin   string
 	clock    *node.Clock
 	state    *node.State
@@ -108,7 +109,7 @@ func Open(ctx context.Context, file string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("event log: %w", err)
 	}
-	l := &Log{w: w, clock: opts.Clock, state: opts.State, maxBatch: opts.MaxBatch, personal: opts.Personal}
+	l := &Log{w: w, file: file, clock: opts.Clock, state: opts.State, maxBatch: opts.MaxBatch, personal: opts.Personal}
 	if l.state == nil {
 		l.state = node.NewState()
 	}
@@ -187,6 +188,10 @@ func (l *Log) init(ctx context.Context, file, origin string, newOrigin func() st
 		return nil
 	})
 }
+
+// File is the database file the log lives in; the other stores of the
+// point (accounts, the power history, central's store) open the same one.
+func (l *Log) File() string { return l.file }
 
 // Origin is the log's own origin.
 func (l *Log) Origin() string { return l.origin }

@@ -275,7 +275,7 @@ func WriteNodeEntry(path, node, municipality, password string) error {
 	return u.Save(path)
 }
 
-// Argon2id parameters: the same as node.HashPassword (OWASP's minimum, which
+// Argon2id parameters: the same as accounts.HashPassword (OWASP's minimum, which
 // a Raspberry Pi Zero hashes in well under a second).
 const (
 	argonTime    = 2

@@ -20,6 +20,8 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/eventlog"
+	"github.com/safepoint-se/safepoint/sync/central/store"
 	"github.com/safepoint-se/safepoint/sync/mqttx"
 	"github.com/safepoint-se/safepoint/sync/wire"
 )
@@ -31,7 +33,8 @@ type Opts struct {
 	Password string
 	TLS      *tls.Config
 	ClientID string // "central" by default
-	Log      *node.Log
+	Log      *eventlog.Log
+	Store    *store.Store // directives and downlink streams, in the log's database
 	Logger   *slog.Logger
 	// MaxBatch bounds how many incoming messages share one transaction (64).
 	MaxBatch int
@@ -81,8 +84,8 @@ type inbound struct {
 
 // New builds a receiver; it does no I/O until Run.
 func New(opts Opts) (*Receiver, error) {
-	if opts.Log == nil || opts.Broker == "" {
-		return nil, errors.New("central: a log and a broker are required")
+	if opts.Log == nil || opts.Store == nil || opts.Broker == "" {
+		return nil, errors.New("central: a log, a store and a broker are required")
 	}
 	if opts.ClientID == "" {
 		opts.ClientID = "central"

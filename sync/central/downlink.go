@@ -2,7 +2,6 @@ package central
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/sync/central/store"
 	"github.com/safepoint-se/safepoint/sync/mqttx"
 	"github.com/safepoint-se/safepoint/sync/wire"
 )
@@ -23,13 +23,13 @@ import (
 // the watermark on its downack topic; central sends from that watermark
 // on every birth, and again when acknowledgements stall.
 
-// Directive kinds.
+// Directive kinds, as the store knows them.
 const (
-	KindAnnouncement = "announcement"
-	KindActivation   = "activation"
-	KindReportStatus = "report_status"
-	KindContacts     = "contacts"
-	KindWithdrawal   = "withdrawal"
+	KindAnnouncement = store.KindAnnouncement
+	KindActivation   = store.KindActivation
+	KindReportStatus = store.KindReportStatus
+	KindContacts     = store.KindContacts
+	KindWithdrawal   = store.KindWithdrawal
 )
 
 // Errors of Send.
@@ -57,28 +57,13 @@ type Draft struct {
 	ValidUntil *time.Time // announcements: not sent to nodes first seen after it
 }
 
-// Delivery is one target node's copy of a directive.
-type Delivery struct {
-	Node         string     `json:"node"`
-	Municipality string     `json:"municipality"`
-	Seq          uint64     `json:"seq"`
-	State        string     `json:"state"` // queued, delivered or shown
-	Queued       time.Time  `json:"queued"`
-	Delivered    *time.Time `json:"delivered"`
-	Shown        *time.Time `json:"shown"`
-}
-
-// Directive is a directive and where it stands at each target node.
-type Directive struct {
-	ID      string          `json:"id"`
-	Kind    string          `json:"kind"`
-	Target  string          `json:"target"`
-	Created time.Time       `json:"created"`
-	By      string          `json:"by"`
-	Type    string          `json:"type"`
-	Payload json.RawMessage `json:"payload"`
-	Nodes   []Delivery      `json:"nodes"`
-}
+// Directive, Delivery and Summary are the store's: a directive and where it
+// stands at each target node.
+type (
+	Directive = store.Directive
+	Delivery  = store.Delivery
+	Summary   = store.Summary
+)
 
 // stream is a node's downlink as the sender sees it.
 type stream struct {
@@ -106,45 +91,22 @@ func ParseTarget(t string) (kind, value string, err error) {
 }
 
 // loadStreams reads every node's stream position, and folds the
-// directives into central's state.
+// directives into central's picture.
 func (r *Receiver) loadStreams(ctx context.Context) error {
-	db := r.opts.Log.DB()
-	drows, err := db.QueryContext(ctx, `SELECT hlc, type, created_at, payload FROM directives ORDER BY hlc`)
+	events, err := r.opts.Store.Events(ctx, wire.Central)
 	if err != nil {
-		return fmt.Errorf("central: downlink: %w", err)
+		return err
 	}
-	var folded []node.Event
-	for drows.Next() {
-		var hlc, created int64
-		e := node.Event{Origin: wire.Central, Seq: 1}
-		if err := drows.Scan(&hlc, &e.Type, &created, &e.Payload); err != nil {
-			drows.Close()
-			return err
-		}
-		t := time.UnixMilli(created).UTC()
-		e.HLC, e.OccurredAt = node.HLC(hlc), &t
-		folded = append(folded, e)
-	}
-	drows.Close()
-	r.opts.Log.Fold(folded...)
-	rows, err := db.QueryContext(ctx, `SELECT n.node, n.municipality,
-		COALESCE((SELECT MAX(seq) FROM downlink d WHERE d.node = n.node), 0),
-		COALESCE((SELECT MAX(seq) FROM downlink d WHERE d.node = n.node AND delivered_at IS NOT NULL), 0)
-		FROM down_nodes n`)
+	r.opts.Log.State().Fold(events...)
+	streams, err := r.opts.Store.Streams(ctx)
 	if err != nil {
-		return fmt.Errorf("central: downlink: %w", err)
+		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, m string
-		var head, delivered uint64
-		if err := rows.Scan(&id, &m, &head, &delivered); err != nil {
-			return err
-		}
-		r.streams[id] = &stream{municipality: m, head: head, delivered: delivered, sent: delivered}
-		r.nodeLocked(id, m)
+	for _, x := range streams {
+		r.streams[x.Node] = &stream{municipality: x.Municipality, head: x.Head, delivered: x.Delivered, sent: x.Delivered}
+		r.nodeLocked(x.Node, x.Municipality)
 	}
-	return rows.Err()
+	return nil
 }
 
 // Register makes a node known to the downlink (central does so itself when
@@ -162,52 +124,8 @@ func (r *Receiver) Register(ctx context.Context, id, municipality string) error 
 	if known {
 		return nil
 	}
-	now := r.opts.Log.Clock().Wall()
-	tx, err := r.opts.Log.DB().BeginTx(ctx, nil)
+	head, err := r.opts.Store.Register(ctx, id, municipality, r.opts.Log.Clock().Wall())
 	if err != nil {
-		return fmt.Errorf("central: register: %w", err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO down_nodes (node, municipality, first_seen) VALUES (?, ?, ?)
-		ON CONFLICT (node) DO UPDATE SET municipality = excluded.municipality
-		WHERE municipality != excluded.municipality`, id, municipality, now.UnixMilli())
-	if err != nil {
-		return fmt.Errorf("central: register: %w", err)
-	}
-	var head uint64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM downlink WHERE node = ?`, id).Scan(&head); err != nil {
-		return fmt.Errorf("central: register: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 1 && head == 0 {
-		// New: queue what is in force for its municipality and for all.
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM directives
-			WHERE target IN ('all', ?) AND kind IN (?, ?, ?)
-			  AND (valid_until IS NULL OR valid_until > ?)
-			  AND id NOT IN (SELECT json_extract(payload, '$.id') FROM directives WHERE kind = ?)
-			ORDER BY hlc`,
-			"municipality:"+municipality, KindAnnouncement, KindActivation, KindContacts, now.UnixMilli(), KindWithdrawal)
-		if err != nil {
-			return fmt.Errorf("central: register: %w", err)
-		}
-		var ids []string
-		for rows.Next() {
-			var d string
-			if err := rows.Scan(&d); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, d)
-		}
-		rows.Close()
-		for _, d := range ids {
-			head++
-			if _, err := tx.ExecContext(ctx, `INSERT INTO downlink (node, seq, directive, queued_at) VALUES (?, ?, ?, ?)`,
-				id, int64(head), d, now.UnixMilli()); err != nil {
-				return fmt.Errorf("central: register: %w", err)
-			}
-		}
-	}
-	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("central: register: %w", err)
 	}
 	r.mu.Lock()
@@ -256,34 +174,9 @@ func (r *Receiver) Send(ctx context.Context, d Draft) (Directive, error) {
 	}
 	now := r.opts.Log.Clock().Wall()
 	hlc := r.opts.Log.Clock().Now()
-	var validUntil sql.NullInt64
-	if d.ValidUntil != nil {
-		validUntil = sql.NullInt64{Int64: d.ValidUntil.UnixMilli(), Valid: true}
-	}
-	tx, err := r.opts.Log.DB().BeginTx(ctx, nil)
+	heads, err := r.opts.Store.Add(ctx, store.New{ID: id, Kind: d.Kind, Target: d.Target, By: d.By, Type: d.Type,
+		Payload: payload, HLC: hlc, Created: now, ValidUntil: d.ValidUntil}, targets)
 	if err != nil {
-		return Directive{}, fmt.Errorf("central: send: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO directives (id, kind, target, created_at, hlc, by, type, payload, valid_until)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, d.Kind, d.Target, now.UnixMilli(), int64(hlc), d.By, d.Type,
-		[]byte(payload), validUntil); err != nil {
-		return Directive{}, fmt.Errorf("central: send: %w", err)
-	}
-	heads := map[string]uint64{}
-	for _, nid := range targets {
-		var head uint64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM downlink WHERE node = ?`, nid).Scan(&head); err != nil {
-			return Directive{}, fmt.Errorf("central: send: %w", err)
-		}
-		head++
-		if _, err := tx.ExecContext(ctx, `INSERT INTO downlink (node, seq, directive, queued_at) VALUES (?, ?, ?, ?)`,
-			nid, int64(head), id, now.UnixMilli()); err != nil {
-			return Directive{}, fmt.Errorf("central: send: %w", err)
-		}
-		heads[nid] = head
-	}
-	if err := tx.Commit(); err != nil {
 		return Directive{}, fmt.Errorf("central: send: %w", err)
 	}
 	r.mu.Lock()
@@ -295,7 +188,7 @@ func (r *Receiver) Send(ctx context.Context, d Draft) (Directive, error) {
 	r.mu.Unlock()
 	// Central's own picture takes the directive as the nodes will, so
 	// both sides resolve concurrent edits the same way.
-	r.opts.Log.Fold(node.Event{Origin: wire.Central, Seq: 1, HLC: hlc, Type: d.Type, OccurredAt: &now, Payload: payload})
+	r.opts.Log.State().Fold(node.Event{Origin: wire.Central, Seq: 1, HLC: hlc, Type: d.Type, OccurredAt: &now, Payload: payload})
 	r.kickDown()
 	out, _, err := r.Directive(ctx, id)
 	return out, err
@@ -317,45 +210,12 @@ func withDirective(payload any, id string) (json.RawMessage, error) {
 
 // Directive returns a directive and its delivery at each target node.
 func (r *Receiver) Directive(ctx context.Context, id string) (Directive, bool, error) {
-	db := r.opts.Log.DB()
-	var d Directive
-	var created int64
-	var payload []byte
-	err := db.QueryRowContext(ctx, `SELECT id, kind, target, created_at, by, type, payload FROM directives WHERE id = ?`, id).
-		Scan(&d.ID, &d.Kind, &d.Target, &created, &d.By, &d.Type, &payload)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Directive{}, false, nil
-	}
-	if err != nil {
-		return Directive{}, false, fmt.Errorf("central: directive: %w", err)
-	}
-	d.Created, d.Payload = time.UnixMilli(created).UTC(), payload
-	rows, err := db.QueryContext(ctx, `SELECT d.node, COALESCE(n.municipality, ''), d.seq, d.queued_at, d.delivered_at, d.shown_at
-		FROM downlink d LEFT JOIN down_nodes n ON n.node = d.node WHERE d.directive = ? ORDER BY d.node`, id)
-	if err != nil {
-		return Directive{}, false, fmt.Errorf("central: directive: %w", err)
-	}
-	defer rows.Close()
-	d.Nodes = []Delivery{}
-	for rows.Next() {
-		var x Delivery
-		var queued int64
-		var delivered, shown sql.NullInt64
-		if err := rows.Scan(&x.Node, &x.Municipality, &x.Seq, &queued, &delivered, &shown); err != nil {
-			return Directive{}, false, err
-		}
-		x.Queued, x.State = time.UnixMilli(queued).UTC(), "queued"
-		if delivered.Valid {
-			t := time.UnixMilli(delivered.Int64).UTC()
-			x.Delivered, x.State = &t, "delivered"
-		}
-		if shown.Valid {
-			t := time.UnixMilli(shown.Int64).UTC()
-			x.Shown, x.State = &t, "shown"
-		}
-		d.Nodes = append(d.Nodes, x)
-	}
-	return d, true, rows.Err()
+	return r.opts.Store.Directive(ctx, id)
+}
+
+// Directives lists the latest directives, newest first, at most limit.
+func (r *Receiver) Directives(ctx context.Context, limit int) ([]Summary, error) {
+	return r.opts.Store.Directives(ctx, limit)
 }
 
 // kickDown wakes the sender.
@@ -423,9 +283,7 @@ func (r *Receiver) markDelivered(ctx context.Context, id string, acked uint64) {
 	if acked == 0 {
 		return
 	}
-	now := r.opts.Log.Clock().Wall().UnixMilli()
-	if _, err := r.opts.Log.DB().ExecContext(ctx, `UPDATE downlink SET delivered_at = ?
-		WHERE node = ? AND seq <= ? AND delivered_at IS NULL`, now, id, int64(acked)); err != nil {
+	if err := r.opts.Store.MarkDelivered(ctx, id, acked, r.opts.Log.Clock().Wall()); err != nil {
 		r.opts.Logger.Error("Recording a delivery failed", "node", id, "err", err)
 	}
 }
@@ -440,9 +298,7 @@ func (r *Receiver) markShown(ctx context.Context, events []node.Event) {
 		if json.Unmarshal(e.Payload, &p) != nil || p.ID == "" {
 			continue
 		}
-		at := e.HLC.Time()
-		if _, err := r.opts.Log.DB().ExecContext(ctx, `UPDATE downlink SET shown_at = ?
-			WHERE node = ? AND directive = ? AND shown_at IS NULL`, at.UnixMilli(), e.Origin, p.ID); err != nil {
+		if err := r.opts.Store.MarkShown(ctx, e.Origin, p.ID, e.HLC.Time()); err != nil {
 			r.opts.Logger.Error("Recording a directive shown failed", "node", e.Origin, "err", err)
 		}
 	}
@@ -493,7 +349,7 @@ func (r *Receiver) sendDown(ctx context.Context) {
 	}
 	r.mu.Unlock()
 	for _, j := range jobs {
-		events, err := r.streamEvents(ctx, j.node, j.from, j.to)
+		events, err := r.opts.Store.StreamEvents(ctx, wire.Central, j.node, j.from, j.to)
 		if err == nil && len(events) > 0 {
 			var msg []byte
 			msg, err = wire.EncodeBatch(wire.Batch{Origin: wire.Central, Municipality: j.municipality, Head: j.head, Events: events})
@@ -513,66 +369,4 @@ func (r *Receiver) sendDown(ctx context.Context) {
 			return
 		}
 	}
-}
-
-// streamEvents builds the events of id's stream with seq in (from, to].
-func (r *Receiver) streamEvents(ctx context.Context, id string, from, to uint64) ([]node.Event, error) {
-	rows, err := r.opts.Log.DB().QueryContext(ctx, `SELECT d.seq, x.hlc, x.type, x.created_at, x.payload
-		FROM downlink d JOIN directives x ON x.id = d.directive
-		WHERE d.node = ? AND d.seq > ? AND d.seq <= ? ORDER BY d.seq`, id, int64(from), int64(to))
-	if err != nil {
-		return nil, fmt.Errorf("central: downlink: %w", err)
-	}
-	defer rows.Close()
-	var out []node.Event
-	for rows.Next() {
-		var e node.Event
-		var hlc, created int64
-		var payload []byte
-		if err := rows.Scan(&e.Seq, &hlc, &e.Type, &created, &payload); err != nil {
-			return nil, err
-		}
-		t := time.UnixMilli(created).UTC()
-		e.Origin, e.HLC, e.OccurredAt, e.Payload = wire.Central, node.HLC(hlc), &t, payload
-		out = append(out, e)
-	}
-	return out, rows.Err()
-}
-
-// Summary is a directive with its delivery counted over its target nodes.
-type Summary struct {
-	ID        string          `json:"id"`
-	Kind      string          `json:"kind"`
-	Target    string          `json:"target"`
-	Created   time.Time       `json:"created"`
-	By        string          `json:"by"`
-	Type      string          `json:"type"`
-	Payload   json.RawMessage `json:"payload"`
-	Nodes     int             `json:"nodes"`
-	Delivered int             `json:"delivered"`
-	Shown     int             `json:"shown"`
-}
-
-// Directives lists the latest directives, newest first, at most limit.
-func (r *Receiver) Directives(ctx context.Context, limit int) ([]Summary, error) {
-	rows, err := r.opts.Log.DB().QueryContext(ctx, `SELECT x.id, x.kind, x.target, x.created_at, x.by, x.type, x.payload,
-		COUNT(d.node), COUNT(d.delivered_at), COUNT(d.shown_at)
-		FROM directives x LEFT JOIN downlink d ON d.directive = x.id
-		GROUP BY x.id ORDER BY x.hlc DESC LIMIT ?`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("central: directives: %w", err)
-	}
-	defer rows.Close()
-	out := []Summary{}
-	for rows.Next() {
-		var s Summary
-		var created int64
-		var payload []byte
-		if err := rows.Scan(&s.ID, &s.Kind, &s.Target, &created, &s.By, &s.Type, &payload, &s.Nodes, &s.Delivered, &s.Shown); err != nil {
-			return nil, err
-		}
-		s.Created, s.Payload = time.UnixMilli(created).UTC(), payload
-		out = append(out, s)
-	}
-	return out, rows.Err()
 }

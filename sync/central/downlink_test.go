@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/central"
 	"github.com/safepoint-se/safepoint/sync/link"
 	"github.com/safepoint-se/safepoint/sync/synctest"
@@ -22,7 +23,7 @@ type simClock struct{ offset atomic.Int64 }
 func (c *simClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *simClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
-func openLogClock(t *testing.T, dir, origin string, c *simClock) *node.Log {
+func openLogClock(t *testing.T, dir, origin string, c *simClock) *eventlog.Log {
 	return synctest.OpenLog(t, dir, origin, node.NewClock(c.now))
 }
 
@@ -42,7 +43,7 @@ func TestDownlinkRoundTrip(t *testing.T) {
 
 	type tn struct {
 		id, municipality string
-		log              *node.Log
+		log              *eventlog.Log
 		stop             func()
 	}
 	nodes := []*tn{{id: "byhuset-a", municipality: "2161"}, {id: "macken-b", municipality: "2161"},
@@ -219,7 +220,7 @@ func TestNeedEditedOnBothSides(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, stop := startLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nlog})
-	status := func(l *node.Log) string {
+	status := func(l *eventlog.Log) string {
 		for _, r := range l.State().View().Reports {
 			if r.ID == report.ID {
 				return r.Status
@@ -231,7 +232,7 @@ func TestNeedEditedOnBothSides(t *testing.T) {
 		t.Fatalf("central never got the report: %s", status(clog))
 	}
 	stop() // the link is down while both sides edit
-	setAt := func(l *node.Log, s string) {
+	setAt := func(l *eventlog.Log, s string) {
 		if _, err := l.Append(ctx, node.Draft{Type: node.TypeReportStatusChanged, Payload: node.ReportStatusChanged{ID: report.ID, Status: s}}); err != nil {
 			t.Fatal(err)
 		}
@@ -273,7 +274,7 @@ func TestNeedEditedOnBothSides(t *testing.T) {
 	}
 	clog.Close()
 	clog2 := openLogClock(t, filepath.Join(tmp, "central"), "central", clock)
-	if _, err := central.New(central.Opts{Broker: mq.URL(), Log: clog2}); err != nil {
+	if _, err := central.New(central.Opts{Broker: mq.URL(), Log: clog2, Store: synctest.OpenStore(t, clog2)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := clog2.State().Announcement("ann-restart"); status(clog2) != node.ReportInProgress || !ok {
@@ -281,7 +282,7 @@ func TestNeedEditedOnBothSides(t *testing.T) {
 	}
 }
 
-func mustAcked(t *testing.T, l *node.Log) uint64 {
+func mustAcked(t *testing.T, l *eventlog.Log) uint64 {
 	acked, err := l.PeerAcked(context.Background(), link.Peer)
 	if err != nil {
 		t.Fatal(err)

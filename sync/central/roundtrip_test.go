@@ -16,18 +16,19 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/central"
 	"github.com/safepoint-se/safepoint/sync/link"
 	"github.com/safepoint-se/safepoint/sync/synctest"
 	"github.com/safepoint-se/safepoint/sync/wire"
 )
 
-func openLog(t *testing.T, dir, origin string) *node.Log {
+func openLog(t *testing.T, dir, origin string) *eventlog.Log {
 	return synctest.OpenLog(t, dir, origin, nil)
 }
 
 // startCentral runs a receiver on log until the test ends.
-func startCentral(t *testing.T, ctx context.Context, broker string, log *node.Log) *central.Receiver {
+func startCentral(t *testing.T, ctx context.Context, broker string, log *eventlog.Log) *central.Receiver {
 	return synctest.RunCentral(t, ctx, central.Opts{Broker: broker, Log: log})
 }
 
@@ -36,7 +37,7 @@ func startLink(t *testing.T, ctx context.Context, opts link.Opts) (*link.Link, f
 	return synctest.RunLink(t, ctx, opts)
 }
 
-func events(t *testing.T, r *node.Reader) []node.Event {
+func events(t *testing.T, r *eventlog.Reader) []node.Event {
 	t.Helper()
 	var out []node.Event
 	if err := r.Events(context.Background(), func(e node.Event) error { out = append(out, e); return nil }); err != nil {
@@ -47,7 +48,7 @@ func events(t *testing.T, r *node.Reader) []node.Event {
 
 type testNode struct {
 	id, municipality string
-	log              *node.Log
+	log              *eventlog.Log
 	link             *link.Link
 	personal         []string // the personal strings its check-ins carried
 	checkins         []string // their ids

@@ -21,7 +21,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/mqttx"
 	"github.com/safepoint-se/safepoint/sync/wire"
 )
@@ -40,7 +40,7 @@ type Opts struct {
 	Password     string
 	TLS          *tls.Config
 	Municipality string // SCB kommunkod
-	Log          *node.Log
+	Log          *eventlog.Log
 	// BatchSize events per message (200) and InFlight batches sent but not
 	// yet acknowledged (4): the bound on what is in the air.
 	BatchSize, InFlight int

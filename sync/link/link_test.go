@@ -15,15 +15,16 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/central"
 	"github.com/safepoint-se/safepoint/sync/link"
 	"github.com/safepoint-se/safepoint/sync/synctest"
 	"github.com/safepoint-se/safepoint/sync/wire"
 )
 
-func openLog(t *testing.T, origin string) *node.Log {
+func openLog(t *testing.T, origin string) *eventlog.Log {
 	t.Helper()
-	l, err := node.Open(context.Background(), filepath.Join(t.TempDir(), node.FileName), node.Options{Origin: origin})
+	l, err := eventlog.Open(context.Background(), filepath.Join(t.TempDir(), eventlog.FileName), eventlog.Options{Origin: origin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func report(i int) node.Draft {
 		Receipt: node.NewCode(node.ReceiptLen), Category: "road", Text: fmt.Sprintf("rapport %d", i), Urgency: "normal"}}
 }
 
-func appendN(t *testing.T, l *node.Log, n int) {
+func appendN(t *testing.T, l *eventlog.Log, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
 		if _, err := l.Append(context.Background(), report(i)); err != nil {
@@ -90,7 +91,7 @@ func TestDeathAndBirth(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	clog := openLog(t, "central")
-	recv, err := central.New(central.Opts{Broker: mq.URL(), Log: clog, Logger: synctest.Logger(t, "central")})
+	recv, err := central.New(central.Opts{Broker: mq.URL(), Log: clog, Store: synctest.OpenStore(t, clog), Logger: synctest.Logger(t, "central")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func TestDeathAndBirth(t *testing.T) {
 
 	// A central that starts now learns the state from the retained birth.
 	clog2 := openLog(t, "central")
-	recv2, err := central.New(central.Opts{Broker: mq.URL(), ClientID: "central-2", Log: clog2, Logger: synctest.Logger(t, "central-2")})
+	recv2, err := central.New(central.Opts{Broker: mq.URL(), ClientID: "central-2", Log: clog2, Store: synctest.OpenStore(t, clog2), Logger: synctest.Logger(t, "central-2")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,7 +465,7 @@ func TestCleanStopSaysOffline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	clog := openLog(t, "central")
-	recv, err := central.New(central.Opts{Broker: mq.URL(), Log: clog, Logger: synctest.Logger(t, "central")})
+	recv, err := central.New(central.Opts{Broker: mq.URL(), Log: clog, Store: synctest.OpenStore(t, clog), Logger: synctest.Logger(t, "central")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -493,7 +494,7 @@ func TestCleanStopSaysOffline(t *testing.T) {
 	}
 	// And a central that starts later reads the same from the retained status.
 	clog2 := openLog(t, "central")
-	recv2, err := central.New(central.Opts{Broker: mq.URL(), ClientID: "central-2", Log: clog2, Logger: synctest.Logger(t, "central-2")})
+	recv2, err := central.New(central.Opts{Broker: mq.URL(), ClientID: "central-2", Log: clog2, Store: synctest.OpenStore(t, clog2), Logger: synctest.Logger(t, "central-2")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -525,8 +526,8 @@ func TestReplacedDataDirectory(t *testing.T) {
 	stop()
 
 	dir := t.TempDir()
-	open := func() *node.Log {
-		l, err := node.Open(context.Background(), filepath.Join(dir, node.FileName), node.Options{Origin: "byhuset-a"})
+	open := func() *eventlog.Log {
+		l, err := eventlog.Open(context.Background(), filepath.Join(dir, eventlog.FileName), eventlog.Options{Origin: "byhuset-a"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,20 +8,49 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/accounts"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/central"
+	"github.com/safepoint-se/safepoint/sync/central/store"
 	"github.com/safepoint-se/safepoint/sync/link"
+	"github.com/safepoint-se/safepoint/sync/wire"
 )
 
 // OpenLog opens an event log of origin in dir (on clock, or the system's
 // when nil), closed when the test ends.
-func OpenLog(t testing.TB, dir, origin string, clock *node.Clock) *node.Log {
+func OpenLog(t testing.TB, dir, origin string, clock *node.Clock) *eventlog.Log {
 	t.Helper()
-	l, err := node.Open(context.Background(), filepath.Join(dir, node.FileName), node.Options{Origin: origin, Clock: clock})
+	// A node's log keeps personal data beside it; central's never does.
+	l, err := eventlog.Open(context.Background(), filepath.Join(dir, eventlog.FileName),
+		eventlog.Options{Origin: origin, Clock: clock, Personal: origin != wire.Central})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
 	return l
+}
+
+// OpenAccounts opens the account store in l's database until the test
+// ends.
+func OpenAccounts(t testing.TB, l *eventlog.Log) *accounts.Accounts {
+	t.Helper()
+	a, err := accounts.Open(context.Background(), l.File(), l.Clock().Wall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// OpenStore opens central's store in l's database until the test ends.
+func OpenStore(t testing.TB, l *eventlog.Log) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), l.File())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // RunCentral runs a central receiver until the test ends; its log goes to
@@ -30,6 +59,9 @@ func RunCentral(t testing.TB, ctx context.Context, opts central.Opts) *central.R
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = Logger(t, "central")
+	}
+	if opts.Store == nil {
+		opts.Store = OpenStore(t, opts.Log)
 	}
 	r, err := central.New(opts)
 	if err != nil {

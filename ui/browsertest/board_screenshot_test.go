@@ -2,7 +2,7 @@ package browsertest
 
 import (
 	"bytes"
-	"database/sql"
+	"context"
 	"fmt"
 	"image/png"
 	"math"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/safepoint-se/safepoint/hardware/powermon"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 )
 
 // boardScenario is a simulated power source for the board's screenshot:
@@ -40,16 +42,13 @@ lost = "0s"
 // would have: mains until 14 hours ago, battery, a generator from 9 to 5
 // hours ago, battery again, with the box off for 20 minutes 3 hours ago.
 func seedPowerHistory(data string, now time.Time) error {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "safepoint.db"))
+	ctx := context.Background()
+	h, err := powermon.OpenHistory(ctx, filepath.Join(data, eventlog.FileName))
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	tx, err := db.Begin()
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
+	defer h.Close()
+	var samples []powermon.Sample
 	lerp := func(h, h0, h1, p0, p1 float64) float64 { return p0 + (p1-p0)*(h0-h)/(h0-h1) }
 	for m := 24 * 60; m >= 3; m-- {
 		at := now.Add(-time.Duration(m) * time.Minute).Truncate(time.Minute)
@@ -73,12 +72,10 @@ func seedPowerHistory(data string, now time.Time) error {
 		pct += math.Sin(float64(m)/7) * 0.3 // a little noise, as real readings
 		volts := 11.6 + pct/100*1.2
 		runtime := pct / 100 * 100 / 6 * 60 * 0.8 * 60 // seconds
-		if _, err := tx.Exec(`INSERT OR REPLACE INTO power_samples (at, state, volts, amps, percent, runtime) VALUES (?, ?, ?, ?, ?, ?)`,
-			at.UnixMilli(), state, volts, amps, pct, int64(runtime)); err != nil {
-			return err
-		}
+		samples = append(samples, powermon.Sample{At: at, State: state, Volts: volts, Amps: amps, Percent: pct,
+			Runtime: float64(int64(runtime)) / 60})
 	}
-	return tx.Commit()
+	return h.Write(ctx, samples, now.Add(-7*24*time.Hour))
 }
 
 // seedBoard gives the node a realistic afternoon: reports in every status,

@@ -20,7 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/accounts"
 	"github.com/safepoint-se/safepoint/sync/central"
 	"github.com/safepoint-se/safepoint/sync/synctest"
 	"github.com/safepoint-se/safepoint/sync/wire"
@@ -53,11 +53,12 @@ func TestCentralPage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := clog.Accounts().Add(ctx, adminName, node.RoleAdmin, adminPass); err != nil {
+	staff := synctest.OpenAccounts(t, clog)
+	if err := staff.Add(ctx, adminName, accounts.RoleAdmin, adminPass); err != nil {
 		t.Fatal(err)
 	}
 	// Central's staff pages as `safepoint central` serves them: over TLS.
-	handler := ui.New(ui.Options{Log: clog, Logger: synctest.Logger(t, "central ui"),
+	handler := ui.New(ui.Options{Log: clog, Accounts: staff, Logger: synctest.Logger(t, "central ui"),
 		Nodes: func() any { return recv.Nodes() }, Downlink: recv, StaffTLS: true})
 	srv := httptest.NewUnstartedServer(handler)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // Chromium's first look at the test certificate

@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/wire"
 )
 
@@ -21,7 +22,7 @@ const phoneHeight = 640
 // as the link stores it: an event of origin "central".
 func ingestExercise(data string) error {
 	ctx := context.Background()
-	l, err := node.Open(ctx, filepath.Join(data, node.FileName), node.Options{Origin: "ovning-a"})
+	l, err := eventlog.Open(ctx, filepath.Join(data, eventlog.FileName), eventlog.Options{Origin: "ovning-a"})
 	if err != nil {
 		return err
 	}
