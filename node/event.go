@@ -5,24 +5,6 @@ import (
 	"time"
 )
 
-// Event types: dotted lowercase, noun first. A type, once written to a log,
-// keeps its meaning forever: a new meaning gets a new type.
-const (
-	TypePointConfigured       = "point.configured"
-	TypeServiceChanged        = "service.changed"
-	TypeAnnouncementPublished = "announcement.published"
-	TypeAnnouncementWithdrawn = "announcement.withdrawn"
-	TypeCheckInCreated        = "checkin.created"
-	TypeReportCreated         = "report.created"
-	TypeReportStatusChanged   = "report.status_changed"
-	TypeReportAssigned        = "report.assigned"
-	TypeReportCommented       = "report.commented"
-	TypeInventoryChanged      = "inventory.changed"
-	TypeRosterChanged         = "roster.changed"
-	TypeJournalEntry          = "journal.entry"
-	TypeClockSet              = "clock.set"
-)
-
 // Event is one immutable entry of the log. Origin and Seq identify it
 // everywhere (Seq is gap-free per origin); HLC orders it; OccurredAt says when
 // the thing happened in the world, which may be earlier than when it was

@@ -1,5 +1,15 @@
 package node
 
+// Power: only transitions are events (samples live in the power
+// monitor's history, hardware/powermon).
+
+// Event types of this area.
+const (
+	TypePowerChanged  = "power.changed"
+	TypePowerCritical = "power.critical"
+	TypePowerSource   = "power.source_changed" // lost or restored
+)
+
 // PowerChanged is the payload of power.changed: only transitions are events.
 type PowerChanged struct {
 	State    string   `json:"state"`
@@ -9,9 +19,26 @@ type PowerChanged struct {
 	Source   string   `json:"source"`
 }
 
-// Power event types.
-const (
-	TypePowerChanged  = "power.changed"
-	TypePowerCritical = "power.critical"
-	TypePowerSource   = "power.source_changed" // lost or restored
-)
+// PowerSource is the payload of power.source_changed: the monitor lost its
+// power source (a wire came loose, upsd went away) or has it again.
+type PowerSource struct {
+	Source string `json:"source"`
+	State  string `json:"state"` // "lost" or "restored"
+}
+
+// PowerEvent is the last power transition and when it was recorded.
+type PowerEvent struct {
+	PowerChanged
+	At HLC `json:"at"`
+}
+
+func (s *State) foldPowerChanged(e Event, at stamp) bool {
+	var p PowerChanged
+	if !decode(e.Payload, &p) {
+		return false
+	}
+	if s.powerAt.less(at) {
+		s.power, s.powerAt = p, at
+	}
+	return true
+}

@@ -9,6 +9,15 @@ import (
 	"time"
 )
 
+// Counts are the numbers the portal and board show at a glance.
+type Counts struct {
+	Households  int `json:"households"`
+	People      int `json:"people"`
+	NeedsHelp   int `json:"needs_help"`
+	ReportsOpen int `json:"reports_open"`
+	Reports     int `json:"reports"`
+}
+
 // State is the fold of every known event into the point's current picture.
 // Apply is commutative and idempotent: whatever order events arrive in, and
 // however often, the same set of events gives the same View. Mutable fields
@@ -141,169 +150,6 @@ func (s *State) Apply(e Event) bool {
 	return s.apply(e)
 }
 
-func (s *State) apply(e Event) bool {
-	at := e.stamp()
-	if e.HLC > s.last {
-		s.last = e.HLC
-	}
-	switch e.Type {
-	case TypePointConfigured:
-		var p Point
-		if !decode(e.Payload, &p) {
-			return false
-		}
-		if s.pointAt.less(at) {
-			s.point, s.pointAt = p, at
-		}
-		if s.contactsAt.less(at) {
-			s.contacts, s.contactsAt = slices.Clone(p.Contacts), at
-		}
-	case TypeServiceChanged:
-		var p ServiceChanged
-		if !decode(e.Payload, &p) || p.Service == "" {
-			return false
-		}
-		if cur, ok := s.services[p.Service]; !ok || cur.at.less(at) {
-			h := e.HLC
-			s.services[p.Service] = serviceReg{Service{Name: p.Service, Status: p.Status, Note: p.Note, Since: &h}, at}
-		}
-	case TypeAnnouncementPublished:
-		var p AnnouncementPublished
-		if !decode(e.Payload, &p) || p.ID == "" {
-			return false
-		}
-		a := s.anns[p.ID]
-		if a == nil {
-			a = &annState{}
-			s.anns[p.ID] = a
-		}
-		if a.created.isZero() || at.less(a.created) {
-			a.created = at
-			a.ann = Announcement{ID: p.ID, Title: p.Title, Body: p.Body, Severity: p.Severity,
-				ValidUntil: p.ValidUntil, Source: p.Source, Published: e.HLC}
-		}
-	case TypeAnnouncementWithdrawn:
-		var p AnnouncementWithdrawn
-		if !decode(e.Payload, &p) || p.ID == "" {
-			return false
-		}
-		a := s.anns[p.ID]
-		if a == nil {
-			a = &annState{}
-			s.anns[p.ID] = a
-		}
-		if a.withdrawnAt.isZero() || at.less(a.withdrawnAt) {
-			a.withdrawnAt = at
-		}
-	case TypeCheckInCreated:
-		var p CheckInCreated
-		if !decode(e.Payload, &p) || p.ID == "" {
-			return false
-		}
-		c := s.checkins[p.ID]
-		if c == nil {
-			c = &checkinState{}
-			s.checkins[p.ID] = c
-		}
-		if c.created.isZero() || at.less(c.created) {
-			c.created = at
-			c.c = CheckIn{ID: p.ID, Receipt: p.Receipt, Household: p.Household, Size: p.Size,
-				Status: p.Status, Need: p.Need, HasPersonal: p.Personal, Recorded: e.HLC, OccurredAt: e.OccurredAt}
-			s.receipts[p.Receipt] = Receipt{p.Receipt, "checkin", p.ID, e.HLC, e.Origin, e.Seq}
-		}
-	case TypeReportCreated:
-		var p ReportCreated
-		if !decode(e.Payload, &p) || p.ID == "" {
-			return false
-		}
-		r := s.report(p.ID, e.HLC)
-		if r.created.isZero() || at.less(r.created) {
-			r.created = at
-			r.r.ID, r.r.Receipt, r.r.Category, r.r.Text = p.ID, p.Receipt, p.Category, p.Text
-			r.r.Place, r.r.Urgency, r.r.Recorded, r.r.OccurredAt = p.Place, p.Urgency, e.HLC, e.OccurredAt
-			s.receipts[p.Receipt] = Receipt{p.Receipt, "report", p.ID, e.HLC, e.Origin, e.Seq}
-		}
-	case TypeReportStatusChanged:
-		var p ReportStatusChanged
-		if !decode(e.Payload, &p) || p.ID == "" {
-			return false
-		}
-		r := s.report(p.ID, e.HLC)
-		if r.statusAt.less(at) {
-			r.r.Status, r.statusAt = p.Status, at
-		}
-	case TypeReportAssigned:
-		var p ReportAssigned
-		if !decode(e.Payload, &p) || p.ID == "" {
-			return false
-		}
-		r := s.report(p.ID, e.HLC)
-		if r.assignAt.less(at) {
-			r.r.Assignee, r.assignAt = p.Assignee, at
-		}
-	case TypeReportCommented:
-		var p ReportCommented
-		if !decode(e.Payload, &p) || p.ID == "" {
-			return false
-		}
-		r := s.report(p.ID, e.HLC)
-		r.comments[at] = Comment{Author: p.By, Text: p.Text, At: e.HLC, Origin: e.Origin}
-	case TypeInventoryChanged:
-		var p InventoryChanged
-		if !decode(e.Payload, &p) || p.Item == "" {
-			return false
-		}
-		if cur, ok := s.stock[p.Item]; !ok || cur.at.less(at) {
-			s.stock[p.Item] = stockReg{p, at}
-		}
-	case TypeRosterChanged:
-		var p RosterChanged
-		if !decode(e.Payload, &p) || p.Person == "" {
-			return false
-		}
-		if cur, ok := s.roster[p.Person]; !ok || cur.at.less(at) {
-			s.roster[p.Person] = rosterReg{p, at}
-		}
-	case TypeJournalEntry:
-		var p JournalEntry
-		if !decode(e.Payload, &p) || p.ID == "" {
-			return false
-		}
-		if cur, ok := s.journal[p.ID]; !ok || at.less(cur.at) {
-			s.journal[p.ID] = journalState{Journal{ID: p.ID, Text: p.Text, Corrects: p.Corrects, By: p.By,
-				Recorded: e.HLC, OccurredAt: e.OccurredAt, Origin: e.Origin}, at}
-		}
-	case TypeClockSet:
-		// The audit trail only: the clock itself is the node's.
-	case TypePowerChanged:
-		var p PowerChanged
-		if !decode(e.Payload, &p) {
-			return false
-		}
-		if s.powerAt.less(at) {
-			s.power, s.powerAt = p, at
-		}
-	case TypePointActivation, TypeContactsChanged, TypeDirectiveShown, TypePersonalPurged:
-		return s.applyDirective(e, at)
-	default:
-		return false
-	}
-	return true
-}
-
-// report returns the state for id, creating it, and notes an update at h.
-func (s *State) report(id string, h HLC) *reportState {
-	r := s.reports[id]
-	if r == nil {
-		r = &reportState{comments: map[stamp]Comment{}}
-		s.reports[id] = r
-	}
-	if h > r.updated {
-		r.updated = h
-	}
-	return r
-}
-
 // decode parses a payload strictly enough that garbage is refused.
 func decode(raw json.RawMessage, v any) bool {
 	return json.Unmarshal(raw, v) == nil
@@ -331,12 +177,6 @@ type View struct {
 	// the first point.activation.
 	Activation *Activation `json:"activation,omitempty"`
 	Last       HLC         `json:"last"` // greatest HLC folded in
-}
-
-// PowerEvent is the last power transition and when it was recorded.
-type PowerEvent struct {
-	PowerChanged
-	At HLC `json:"at"`
 }
 
 // View returns the current picture.
@@ -468,19 +308,6 @@ func (v View) ActiveAnnouncements(now time.Time) []Announcement {
 		}
 	}
 	return out
-}
-
-// Stock returns one item's latest count.
-func (s *State) Stock(item string) (InventoryItem, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	r, ok := s.stock[item]
-	return r.item(), ok
-}
-
-func (r stockReg) item() InventoryItem {
-	return InventoryItem{Item: r.p.Item, Quantity: r.p.Quantity, Unit: r.p.Unit, Low: r.p.Low,
-		IsLow: r.p.Low > 0 && r.p.Quantity <= r.p.Low, Counted: r.at.hlc, By: r.p.By}
 }
 
 // LookupReceipt finds the check-in or report a receipt code belongs to.

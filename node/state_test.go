@@ -47,7 +47,7 @@ func randomEvents(r *rand.Rand, n int) []Event {
 				u := time.UnixMilli(base + int64(r.IntN(1e6))).UTC()
 				until = &u
 			}
-			typ, payload = TypeAnnouncementPublished, AnnouncementPublished{ID: ids("a"),
+			typ, payload = TypeAnnouncementPublished, Announcement{ID: ids("a"),
 				Title: map[string]string{"sv": pick([]string{"Storm", "Vatten"})}, Severity: pick(Severities), ValidUntil: until, Source: origin}
 		case 3:
 			typ, payload = TypeAnnouncementWithdrawn, AnnouncementWithdrawn{ID: ids("a")}
@@ -197,8 +197,8 @@ func TestFoldAnnouncements(t *testing.T) {
 	until := time.Date(2026, 11, 24, 18, 0, 0, 0, time.UTC)
 	events := []Event{
 		ev("n", 2, 200, TypeAnnouncementWithdrawn, AnnouncementWithdrawn{ID: "a1"}),
-		ev("n", 1, 100, TypeAnnouncementPublished, AnnouncementPublished{ID: "a1", Title: map[string]string{"sv": "Gammal"}, Severity: "info"}),
-		ev("c", 1, 300, TypeAnnouncementPublished, AnnouncementPublished{ID: "a2", Title: map[string]string{"sv": "Storm"}, Severity: "danger", ValidUntil: &until}),
+		ev("n", 1, 100, TypeAnnouncementPublished, Announcement{ID: "a1", Title: map[string]string{"sv": "Gammal"}, Severity: "info"}),
+		ev("c", 1, 300, TypeAnnouncementPublished, Announcement{ID: "a2", Title: map[string]string{"sv": "Storm"}, Severity: "danger", ValidUntil: &until}),
 	}
 	v := fold(events)
 	if len(v.Announcements) != 2 || v.Announcements[0].ID != "a2" || !v.Announcements[1].Withdrawn {
@@ -230,7 +230,7 @@ func TestFoldIgnoresGarbage(t *testing.T) {
 
 func TestViewIsACopy(t *testing.T) {
 	s := NewState()
-	s.Apply(ev("n", 1, 100, TypeAnnouncementPublished, AnnouncementPublished{ID: "a1", Title: map[string]string{"sv": "Storm"}, Severity: "info"}))
+	s.Apply(ev("n", 1, 100, TypeAnnouncementPublished, Announcement{ID: "a1", Title: map[string]string{"sv": "Storm"}, Severity: "info"}))
 	v := s.View()
 	v.Announcements[0].Title["sv"] = "changed"
 	if got := s.View().Announcements[0].Title["sv"]; got != "Storm" {

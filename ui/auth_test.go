@@ -476,7 +476,7 @@ func TestCSRF(t *testing.T) {
 		if len(evs) != 1 {
 			t.Fatalf("%d announcement.published events, want 1", len(evs))
 		}
-		var p node.AnnouncementPublished
+		var p node.Announcement
 		if err := json.Unmarshal(evs[0], &p); err != nil || p.Title["sv"] != "Värmestuga öppen" || p.By != "anna" {
 			t.Fatalf("event payload %s (%v)", evs[0], err)
 		}
@@ -501,7 +501,7 @@ func TestCSRF(t *testing.T) {
 		}
 		found := false
 		for _, raw := range eventsOfType(t, e.l, node.TypeAnnouncementPublished) {
-			var p node.AnnouncementPublished
+			var p node.Announcement
 			if json.Unmarshal(raw, &p) == nil && p.ID == out["id"] {
 				found = true
 			}

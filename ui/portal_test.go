@@ -385,7 +385,7 @@ func TestStatusPageFollowsState(t *testing.T) {
 	if strings.Contains(before, "Vattnet är tillbaka") {
 		t.Fatal("announcement before it exists")
 	}
-	l.Append(ctx, node.Draft{Type: node.TypeAnnouncementPublished, Payload: node.AnnouncementPublished{
+	l.Append(ctx, node.Draft{Type: node.TypeAnnouncementPublished, Payload: node.Announcement{
 		ID: "a1", Title: map[string]string{"sv": "Vattnet är tillbaka", "en": "Water is back"}, Severity: "info"}})
 	l.Append(ctx, node.Draft{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "charging", Status: "open", Note: "vid kassan"}})
 	_, after := get(t, noRedirect, srv.URL+"/")

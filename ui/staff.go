@@ -151,9 +151,9 @@ type AnnouncementRequest struct {
 var langCode = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$`)
 
 // announcement validates a request into an event payload.
-func (s *Server) announcement(req AnnouncementRequest, by string) (node.AnnouncementPublished, error) {
+func (s *Server) announcement(req AnnouncementRequest, by string) (node.Announcement, error) {
 	var v validator
-	p := node.AnnouncementPublished{ID: node.NewID(), Title: map[string]string{}, Body: map[string]string{},
+	p := node.Announcement{ID: node.NewID(), Title: map[string]string{}, Body: map[string]string{},
 		Severity: v.oneOf("severity", req.Severity, "info", node.Severities), Source: "node:" + s.log.Origin(), By: by}
 	if len(req.Title) > 20 || len(req.Body) > 20 {
 		v.fail("title, body: at most 20 languages")

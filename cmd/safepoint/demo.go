@@ -570,7 +570,7 @@ func seedDemoNode(ctx context.Context, log *eventlog.Log, staff *accounts.Accoun
 			return err
 		}
 	}
-	a := node.AnnouncementPublished{ID: node.NewID(), Severity: "warning", Source: "node:" + log.Origin(), By: demoUser,
+	a := node.Announcement{ID: node.NewID(), Severity: "warning", Source: "node:" + log.Origin(), By: demoUser,
 		Title: map[string]string{
 			"sv": "Stormvarning: håll dig inomhus i kväll",
 			"en": "Storm warning: stay indoors tonight",

@@ -234,7 +234,7 @@ func (m *Monitor) Poll(ctx context.Context) {
 	}
 	if m.lost {
 		m.lost = false
-		m.append(ctx, node.TypePowerSource, map[string]any{"source": m.opts.Kind, "state": "restored"})
+		m.append(ctx, node.TypePowerSource, node.PowerSource{Source: m.opts.Kind, State: "restored"})
 		m.opts.Logger.Info("Power source restored", "source", m.opts.Kind)
 	}
 	m.failures = 0
@@ -307,7 +307,7 @@ func (m *Monitor) failed(ctx context.Context, now time.Time, err error) {
 	// The error may name a host, never a password: the sources do not
 	// put credentials in errors.
 	m.opts.Logger.Warn("Power source lost", "source", m.opts.Kind, "err", err)
-	m.append(ctx, node.TypePowerSource, map[string]any{"source": m.opts.Kind, "state": "lost"})
+	m.append(ctx, node.TypePowerSource, node.PowerSource{Source: m.opts.Kind, State: "lost"})
 }
 
 // actCritical makes the critical moment durable, then runs the action.

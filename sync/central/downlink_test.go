@@ -79,7 +79,7 @@ func TestDownlinkRoundTrip(t *testing.T) {
 	sent := time.Now()
 	d, err := recv.Send(ctx, central.Draft{Kind: central.KindAnnouncement, Target: "municipality:2161", By: "kommunen",
 		Type: node.TypeAnnouncementPublished, ValidUntil: &until,
-		Payload: node.AnnouncementPublished{ID: node.NewID(), Title: map[string]string{"sv": "Vatten", "en": "Water"},
+		Payload: node.Announcement{ID: node.NewID(), Title: map[string]string{"sv": "Vatten", "en": "Water"},
 			Body: map[string]string{"sv": "Vatten delas ut kl. 14."}, Severity: "info", ValidUntil: &until, Source: "kommunen"}})
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +156,7 @@ func targets(d central.Directive) string {
 
 func anID(t *testing.T, d central.Directive) string {
 	t.Helper()
-	var p node.AnnouncementPublished
+	var p node.Announcement
 	if err := json.Unmarshal(d.Payload, &p); err != nil || p.ID == "" {
 		t.Fatalf("payload %s: %v", d.Payload, err)
 	}
@@ -269,7 +269,7 @@ func TestNeedEditedOnBothSides(t *testing.T) {
 	}
 	// And central's picture survives its restart (directives folded again).
 	if _, err := recv.Send(ctx, central.Draft{ID: "ann-restart", Kind: central.KindAnnouncement, Target: "all", Type: node.TypeAnnouncementPublished,
-		Payload: node.AnnouncementPublished{ID: "ann-restart", Title: map[string]string{"sv": "Kvar"}, Severity: "info"}}); err != nil {
+		Payload: node.Announcement{ID: "ann-restart", Title: map[string]string{"sv": "Kvar"}, Severity: "info"}}); err != nil {
 		t.Fatal(err)
 	}
 	clog.Close()
@@ -305,7 +305,7 @@ func TestWithdrawal(t *testing.T) {
 	nlog := openLog(t, filepath.Join(tmp, "a-1"), "a-1")
 	startLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nlog})
 	ann, err := recv.Send(ctx, central.Draft{ID: "storm-1", Kind: central.KindAnnouncement, Target: "all", Type: node.TypeAnnouncementPublished,
-		Payload: node.AnnouncementPublished{ID: "storm-1", Title: map[string]string{"sv": "Storm"}, Severity: "warning", Source: "kommunen"}})
+		Payload: node.Announcement{ID: "storm-1", Title: map[string]string{"sv": "Storm"}, Severity: "warning", Source: "kommunen"}})
 	if err != nil {
 		t.Fatal(err)
 	}

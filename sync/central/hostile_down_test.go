@@ -47,7 +47,7 @@ func TestHostileDownlink(t *testing.T) {
 		p, _ := json.Marshal(payload)
 		return node.Event{Origin: wire.Central, Seq: seq, HLC: node.MakeHLC(time.Now().UnixMilli(), 0), Type: typ, Payload: p}
 	}
-	ann := directive(1, node.TypeAnnouncementPublished, node.AnnouncementPublished{ID: "fake-1",
+	ann := directive(1, node.TypeAnnouncementPublished, node.Announcement{ID: "fake-1",
 		Title: map[string]string{"sv": "Falskt"}, Severity: "info", Directive: "fake-1"})
 	encode := func(b wire.Batch) []byte {
 		msg, err := wire.EncodeBatch(b)
@@ -106,7 +106,7 @@ func TestHostileDownlink(t *testing.T) {
 	// (by a broker, or by anyone who saw it), the node holds it once.
 	capture := synctest.StartCapture(t, mq.URL())
 	d, err := recv.Send(ctx, central.Draft{Kind: central.KindAnnouncement, Target: "node:byhuset-a", Type: node.TypeAnnouncementPublished,
-		Payload: node.AnnouncementPublished{ID: "real-1", Title: map[string]string{"sv": "Äkta"}, Severity: "info", Source: "kommunen"}})
+		Payload: node.Announcement{ID: "real-1", Title: map[string]string{"sv": "Äkta"}, Severity: "info", Source: "kommunen"}})
 	if err != nil {
 		t.Fatal(err)
 	}
