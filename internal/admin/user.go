@@ -1,0 +1,109 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/safepoint-se/safepoint/node"
+)
+
+// The staff accounts of a data directory. These work beside a running
+// daemon: both go through SQLite, and the daemon caches nothing.
+
+// AddUser creates an account with role, its password read from stdin
+// (twice; prompt is where a terminal is asked).
+func AddUser(ctx context.Context, data, name, role string, stdin io.Reader, stdout, prompt io.Writer) error {
+	if !node.Role(role).Valid() {
+		return fmt.Errorf("user add: --role %q: %w", role, node.ErrBadRole)
+	}
+	if !node.ValidAccountName(name) {
+		return fmt.Errorf("user add: --name %q: %w", name, node.ErrBadAccountName)
+	}
+	accounts, err := openAccounts(ctx, data)
+	if err != nil {
+		return err
+	}
+	defer accounts.Close()
+	password, err := readNewPassword(stdin, prompt)
+	if err != nil {
+		return err
+	}
+	if err := accounts.Add(ctx, name, node.Role(role), password); err != nil {
+		return fmt.Errorf("user add: %w", err)
+	}
+	fmt.Fprintf(stdout, "Added %s (%s).\n", name, role)
+	return nil
+}
+
+// ListUsers writes a table of the accounts.
+func ListUsers(ctx context.Context, data string, stdout io.Writer) error {
+	accounts, err := openAccounts(ctx, data)
+	if err != nil {
+		return err
+	}
+	defer accounts.Close()
+	list, err := accounts.List(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tSTATE\tCREATED")
+	for _, a := range list {
+		state := "active"
+		if a.Disabled {
+			state = "disabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Name, a.Role, state, a.Created.Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
+}
+
+// SetDisabled disables an account, ending its sessions, or enables it.
+func SetDisabled(ctx context.Context, data, name string, disabled bool, stdout io.Writer) error {
+	action := "enable"
+	if disabled {
+		action = "disable"
+	}
+	accounts, err := openAccounts(ctx, data)
+	if err != nil {
+		return err
+	}
+	defer accounts.Close()
+	if err := accounts.SetDisabled(ctx, name, disabled); err != nil {
+		return fmt.Errorf("user %s: %w", action, err)
+	}
+	fmt.Fprintf(stdout, "%s: %sd.\n", name, action)
+	return nil
+}
+
+// SetPassword sets an account's password, read from stdin as AddUser
+// reads it, and ends its sessions.
+func SetPassword(ctx context.Context, data, name string, stdin io.Reader, stdout, prompt io.Writer) error {
+	accounts, err := openAccounts(ctx, data)
+	if err != nil {
+		return err
+	}
+	defer accounts.Close()
+	password, err := readNewPassword(stdin, prompt)
+	if err != nil {
+		return err
+	}
+	if err := accounts.SetPassword(ctx, name, password); err != nil {
+		return fmt.Errorf("user passwd: %w", err)
+	}
+	fmt.Fprintf(stdout, "Password of %s changed; its sessions ended.\n", name)
+	return nil
+}
+
+// openAccounts opens the accounts of a data directory; before the node's
+// first start this makes the directory (0700) and the database (0600).
+func openAccounts(ctx context.Context, data string) (*node.Accounts, error) {
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	return node.OpenAccounts(ctx, filepath.Join(data, node.FileName))
+}
