@@ -342,14 +342,9 @@ func startNodeProcess(cfg config, dir, password string) (*nodeProcess, error) {
 	if cfg.memprofile != "" {
 		args = append(args, "-memprofile", cfg.memprofile)
 	}
-	c, err := bench.StartChild([]string{"BOARDBENCH_PASSWORD=" + password}, args...)
+	c, url, err := bench.StartChild(time.Minute, []string{"BOARDBENCH_PASSWORD=" + password}, args...)
 	if err != nil {
-		return nil, err
-	}
-	url, err := c.Next(time.Minute)
-	if err != nil {
-		c.Stop(10 * time.Second)
-		return nil, fmt.Errorf("node process: %v", err)
+		return nil, fmt.Errorf("node process: %w", err)
 	}
 	return &nodeProcess{Child: c, url: strings.TrimSpace(url)}, nil
 }

@@ -265,14 +265,9 @@ func startNodeProcess(dir, cpuprofile string) (*nodeProcess, error) {
 	if cpuprofile != "" {
 		args = append(args, "-cpuprofile", cpuprofile)
 	}
-	c, err := bench.StartChild(nil, args...)
+	c, url, err := bench.StartChild(time.Minute, nil, args...)
 	if err != nil {
-		return nil, err
-	}
-	url, err := c.Next(time.Minute)
-	if err != nil {
-		c.Stop(10 * time.Second)
-		return nil, fmt.Errorf("node process: %v", err)
+		return nil, fmt.Errorf("node process: %w", err)
 	}
 	return &nodeProcess{Child: c, url: strings.TrimSpace(url)}, nil
 }

@@ -175,14 +175,28 @@ func start(t testing.TB, env []string, args ...string) *proc {
 func startNode(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	p := start(t, env, append([]string{"node"}, args...)...)
+	p.waitServing(t, "node", 15*time.Second)
+	p.waitHealthy(t)
+	return p
+}
+
+// waitServing waits up to d for the process (which names it in a failure)
+// to log the address it serves on, and sets p.base to it.
+func (p *proc) waitServing(t testing.TB, which string, d time.Duration) {
+	t.Helper()
 	select {
 	case addr := <-p.stderr.addr:
 		p.base = "http://" + addr
 	case <-p.done:
-		t.Fatalf("node exited before serving (%v); stderr:\n%s", p.err, p.stderr)
-	case <-time.After(15 * time.Second):
-		t.Fatalf("node did not log Serving within 15 s; stderr:\n%s", p.stderr)
+		t.Fatalf("%s exited before serving (%v); stderr:\n%s", which, p.err, p.stderr)
+	case <-time.After(d):
+		t.Fatalf("%s did not log Serving within %.0f s; stderr:\n%s", which, d.Seconds(), p.stderr)
 	}
+}
+
+// waitHealthy waits up to 10 s for GET /healthz to answer 200.
+func (p *proc) waitHealthy(t testing.TB) {
+	t.Helper()
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -191,7 +205,7 @@ func startNode(t testing.TB, env []string, args ...string) *proc {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p
+				return
 			}
 			err = fmt.Errorf("status %d", resp.StatusCode)
 		}

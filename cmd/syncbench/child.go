@@ -29,13 +29,11 @@ import (
 type child struct{ *bench.Child }
 
 func startChild(args ...string) (*child, error) {
-	c, err := bench.StartChild(nil, args...)
-	if err != nil {
-		return nil, err
-	}
-	line, err := c.Next(30 * time.Second)
-	if err != nil || line != "ready" {
+	c, line, err := bench.StartChild(30*time.Second, nil, args...)
+	if err == nil && line != "ready" {
 		c.Stop(20 * time.Second)
+	}
+	if err != nil || line != "ready" {
 		return nil, fmt.Errorf("%s: not ready (%q, %v)", strings.Join(args[:2], " "), line, err)
 	}
 	return &child{c}, nil

@@ -23,20 +23,13 @@ func AddUser(ctx context.Context, data, name, role string, stdin io.Reader, stdo
 	if !node.ValidAccountName(name) {
 		return fmt.Errorf("user add: --name %q: %w", name, node.ErrBadAccountName)
 	}
-	accounts, err := openAccounts(ctx, data)
-	if err != nil {
-		return err
-	}
-	defer accounts.Close()
-	password, err := readNewPassword(stdin, prompt)
-	if err != nil {
-		return err
-	}
-	if err := accounts.Add(ctx, name, node.Role(role), password); err != nil {
-		return fmt.Errorf("user add: %w", err)
-	}
-	fmt.Fprintf(stdout, "Added %s (%s).\n", name, role)
-	return nil
+	return withNewPassword(ctx, data, stdin, prompt, func(accounts *node.Accounts, password string) error {
+		if err := accounts.Add(ctx, name, node.Role(role), password); err != nil {
+			return fmt.Errorf("user add: %w", err)
+		}
+		fmt.Fprintf(stdout, "Added %s (%s).\n", name, role)
+		return nil
+	})
 }
 
 // ListUsers writes a table of the accounts.
@@ -83,6 +76,19 @@ func SetDisabled(ctx context.Context, data, name string, disabled bool, stdout i
 // SetPassword sets an account's password, read from stdin as AddUser
 // reads it, and ends its sessions.
 func SetPassword(ctx context.Context, data, name string, stdin io.Reader, stdout, prompt io.Writer) error {
+	return withNewPassword(ctx, data, stdin, prompt, func(accounts *node.Accounts, password string) error {
+		if err := accounts.SetPassword(ctx, name, password); err != nil {
+			return fmt.Errorf("user passwd: %w", err)
+		}
+		fmt.Fprintf(stdout, "Password of %s changed; its sessions ended.\n", name)
+		return nil
+	})
+}
+
+// withNewPassword opens the accounts of data, reads a new password, and
+// hands both to f.
+func withNewPassword(ctx context.Context, data string, stdin io.Reader, prompt io.Writer,
+	f func(accounts *node.Accounts, password string) error) error {
 	accounts, err := openAccounts(ctx, data)
 	if err != nil {
 		return err
@@ -92,11 +98,7 @@ func SetPassword(ctx context.Context, data, name string, stdin io.Reader, stdout
 	if err != nil {
 		return err
 	}
-	if err := accounts.SetPassword(ctx, name, password); err != nil {
-		return fmt.Errorf("user passwd: %w", err)
-	}
-	fmt.Fprintf(stdout, "Password of %s changed; its sessions ended.\n", name)
-	return nil
+	return f(accounts, password)
 }
 
 // openAccounts opens the accounts of a data directory; before the node's

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -27,11 +26,13 @@ type Child struct {
 }
 
 // StartChild starts this program again with args, and env added to its
-// environment. Its standard error is this process's.
-func StartChild(env []string, args ...string) (*Child, error) {
+// environment, and waits up to wait for its first line (where it listens,
+// or that it is ready), which it returns. The child's standard error is
+// this process's.
+func StartChild(wait time.Duration, env []string, args ...string) (_ *Child, first string, err error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	cmd := exec.Command(exe, args...)
 	if len(env) > 0 {
@@ -40,14 +41,14 @@ func StartChild(env []string, args ...string) (*Child, error) {
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	c := &Child{cmd: cmd, stdin: stdin, lines: make(chan string, 16), done: make(chan struct{})}
 	go func() {
@@ -58,7 +59,11 @@ func StartChild(env []string, args ...string) (*Child, error) {
 		close(c.lines)
 	}()
 	go func() { cmd.Wait(); close(c.done) }()
-	return c, nil
+	if first, err = c.Next(wait); err != nil {
+		c.Stop(20 * time.Second)
+		return nil, "", err
+	}
+	return c, first, nil
 }
 
 // Pid is the child's process id.
@@ -100,7 +105,7 @@ type Peer struct {
 	name    string
 	cmd     *exec.Cmd
 	exited  chan struct{}
-	output  lockedBuffer
+	output  bytes.Buffer // read only once exited closes
 	logFile string
 }
 
@@ -142,7 +147,7 @@ func (p *Peer) Ready(ctx context.Context, limit, interval time.Duration, sig os.
 	}
 }
 
-// log is what the peer said.
+// log is what the peer said, once it has exited.
 func (p *Peer) log() string {
 	s := p.output.String()
 	if p.logFile != "" {
@@ -176,23 +181,4 @@ func waitOrKill(p *os.Process, done <-chan struct{}, d time.Duration) {
 		p.Kill()
 		<-done
 	}
-}
-
-// lockedBuffer is a bytes.Buffer for a process's output, read while the
-// process may still write.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -13,10 +13,14 @@ import (
 )
 
 // TestMain makes the test binary a child for TestChild when
-// BENCH_TEST_CHILD is set: it says "ready", answers every line with
-// "echo LINE", and ends when its standard input closes.
+// BENCH_TEST_CHILD is set. As "echo" it says "ready", answers every line
+// with "echo LINE", and ends when its standard input closes; as "quit" it
+// ends at once.
 func TestMain(m *testing.M) {
-	if os.Getenv("BENCH_TEST_CHILD") == "echo" {
+	switch os.Getenv("BENCH_TEST_CHILD") {
+	case "quit":
+		os.Exit(0)
+	case "echo":
 		fmt.Println("ready")
 		sc := bufio.NewScanner(os.Stdin)
 		for sc.Scan() {
@@ -28,12 +32,9 @@ func TestMain(m *testing.M) {
 }
 
 func TestChild(t *testing.T) {
-	c, err := StartChild([]string{"BENCH_TEST_CHILD=echo"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if line, err := c.Next(time.Minute); err != nil || line != "ready" {
-		t.Fatalf("first line %q, %v", line, err)
+	c, first, err := StartChild(time.Minute, []string{"BENCH_TEST_CHILD=echo"})
+	if err != nil || first != "ready" {
+		t.Fatalf("first line %q, %v", first, err)
 	}
 	if c.Pid() <= 0 || c.Pid() == os.Getpid() {
 		t.Errorf("pid %d", c.Pid())
@@ -46,6 +47,11 @@ func TestChild(t *testing.T) {
 	c.Stop(time.Minute)
 	if _, err := c.Next(time.Minute); err == nil || !strings.Contains(err.Error(), "exited") {
 		t.Errorf("after Stop: %v", err)
+	}
+
+	// A child that ends before its first line.
+	if _, _, err := StartChild(time.Minute, []string{"BENCH_TEST_CHILD=quit"}); err == nil || !strings.Contains(err.Error(), "exited") {
+		t.Errorf("a child that quits at once: %v", err)
 	}
 }
 
