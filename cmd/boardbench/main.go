@@ -47,10 +47,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -97,16 +95,7 @@ func main() {
 	fs.StringVar(&cfg.nodeChild, "node-child", "", "")
 	fs.StringVar(&cfg.cpuprofile, "cpuprofile", "", "")
 	fs.StringVar(&cfg.memprofile, "memprofile", "", "")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: boardbench [flags]\n\nOpens many live boards on a node and measures how fast a change reaches them all.")
-		fs.VisitAll(func(f *flag.Flag) {
-			if f.Usage == "" {
-				return
-			}
-			kind, usage := flag.UnquoteUsage(f)
-			fmt.Fprintf(fs.Output(), "  -%s %s\n\t%s (default %s)\n", f.Name, kind, usage, f.DefValue)
-		})
-	}
+	bench.Usage(fs, "Usage: boardbench [flags]\n\nOpens many live boards on a node and measures how fast a change reaches them all.")
 	fs.Parse(os.Args[1:])
 	if cfg.nodeChild != "" {
 		if err := serveNode(cfg); err != nil {
@@ -136,7 +125,7 @@ func main() {
 // it ends when its standard input closes.
 func serveNode(cfg config) error {
 	ctx := context.Background()
-	raiseOpenFiles(cfg.clients + 64)
+	raiseOpenFiles()
 	l, err := eventlog.Open(ctx, filepath.Join(cfg.nodeChild, eventlog.FileName), eventlog.Options{Origin: "sp-boardbench"})
 	if err != nil {
 		return err
@@ -156,25 +145,13 @@ func serveNode(cfg config) error {
 	// In production the account is made by another process (safepoint
 	// user add): its password hash's memory is not the node's.
 	settle()
-	// A node started with the default --log-level info.
-	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger := bench.NodeLogger()
 	handler := ui.New(ui.Options{Log: l, Accounts: staff, Logger: logger, PostPerMinute: -1, StaffTLS: false})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv := newServer(handler, logger)
+	addr, err := bench.Serve(srv)
 	if err != nil {
 		return err
 	}
-	// The same timeouts as cmd/safepoint's own servers.
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-	}
-	srv.RegisterOnShutdown(handler.Close)
-	go srv.Serve(ln)
 	defer srv.Close()
 	defer handler.Close()
 
@@ -182,17 +159,13 @@ func serveNode(cfg config) error {
 		runtime.MemProfileRate = 4096 // the boards' small allocations too
 	}
 	if cfg.cpuprofile != "" {
-		f, err := os.Create(cfg.cpuprofile)
+		stop, err := bench.StartCPUProfile(cfg.cpuprofile)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
-	fmt.Printf("http://%s\n", ln.Addr())
+	fmt.Printf("http://%s\n", addr)
 
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
@@ -225,6 +198,22 @@ func serveNode(cfg config) error {
 		}
 	}
 	return in.Err()
+}
+
+// newServer is the node's HTTP server, with cmd/safepoint's timeouts.
+// TODO(lead): use web.NewServer
+func newServer(handler *ui.Server, logger *slog.Logger) *http.Server {
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	srv.RegisterOnShutdown(handler.Close)
+	return srv
 }
 
 // settle collects the garbage and returns the free memory to the system,
@@ -272,28 +261,8 @@ var reportTexts = []string{
 // appendState writes a busy point's picture: what a board shows some hours
 // into a long power cut.
 func appendState(ctx context.Context, l *eventlog.Log) error {
-	until := time.Now().Add(24 * time.Hour).UTC()
-	drafts := []node.Draft{
-		{Type: node.TypePointConfigured, Payload: node.Point{ID: l.Origin(), Name: "Byhuset i Ås", Municipality: "2161",
-			OpeningHours: "Dygnet runt under strömavbrottet",
-			Contacts:     []node.Contact{{Label: "Kommunens krisstöd", Phone: "0650-190 00"}}}},
-		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "warmth", Status: node.ServiceOpen, Note: "Stora salen, 19 °C"}},
-		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "charging", Status: node.ServiceLimited, Note: "Högst 30 minuter per telefon"}},
-		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "water", Status: node.ServiceOpen, Note: "Ta med egen dunk"}},
-		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "toilets", Status: node.ServiceOpen}},
-		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "first_aid", Status: node.ServiceClosed, Note: "Åter kl. 18"}},
-		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "information", Status: node.ServiceOpen}},
-		{Type: node.TypeAnnouncementPublished, Payload: node.Announcement{ID: node.NewID(), Severity: "warning",
-			Title: map[string]string{"sv": "Koka dricksvattnet", "en": "Boil drinking water"},
-			Body: map[string]string{"sv": "Vattenverket saknar reservkraft. Koka vattnet i minst en minut innan du dricker det.",
-				"en": "The waterworks has no backup power. Boil water for at least one minute before drinking it."},
-			ValidUntil: &until, Source: "node:" + l.Origin()}},
-		{Type: node.TypeAnnouncementPublished, Payload: node.Announcement{ID: node.NewID(), Severity: "info",
-			Title: map[string]string{"sv": "Strömmen väntas tillbaka i kväll", "en": "Power expected back tonight"},
-			Body: map[string]string{"sv": "Elbolaget räknar med att strömmen är tillbaka omkring kl. 22. Vi håller öppet till dess.",
-				"en": "The grid company expects power back around 22:00. We stay open until then."},
-			Source: "node:" + l.Origin()}},
-	}
+	point := bench.PointState(l.Origin())
+	drafts := slices.Clone(point)
 	for i, person := range []string{"Anna Berg", "Johan Lind", "Sara Nyström", "Erik Holm", "Lena Ek", "Ali Hassan", "Maria Sund", "Per Åberg"} {
 		drafts = append(drafts, node.Draft{Type: node.TypeRosterChanged, Payload: node.RosterChanged{Person: person,
 			Role: node.StaffRoles[i%len(node.StaffRoles)], OnDuty: i%3 != 2, By: account}})
@@ -333,12 +302,10 @@ func appendState(ctx context.Context, l *eventlog.Log) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, len(drafts))
 	sem := make(chan struct{}, 32)
-	for _, d := range drafts[:9] { // the point first, in order
-		if _, err := l.Append(ctx, d); err != nil {
-			return err
-		}
+	if err := bench.Append(ctx, l, point); err != nil { // the point first, in order
+		return err
 	}
-	for _, d := range drafts[9:] {
+	for _, d := range drafts[len(point):] {
 		if d.Type == node.TypeReportStatusChanged || d.Type == node.TypeReportCommented {
 			continue // after their reports
 		}
@@ -350,7 +317,7 @@ func appendState(ctx context.Context, l *eventlog.Log) error {
 		})
 	}
 	wg.Wait()
-	for _, d := range drafts[9:] {
+	for _, d := range drafts[len(point):] {
 		if d.Type == node.TypeReportStatusChanged || d.Type == node.TypeReportCommented {
 			if _, err := l.Append(ctx, d); err != nil {
 				return err
@@ -370,17 +337,11 @@ func appendState(ctx context.Context, l *eventlog.Log) error {
 
 // nodeProcess is the node running in its own process.
 type nodeProcess struct {
+	*bench.Child
 	url string
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	out *bufio.Reader
 }
 
 func startNodeProcess(cfg config, dir, password string) (*nodeProcess, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	args := []string{"-node-child", dir, "-clients", strconv.Itoa(cfg.clients), "-kind", cfg.kind}
 	if cfg.cpuprofile != "" {
 		args = append(args, "-cpuprofile", cfg.cpuprofile)
@@ -388,36 +349,16 @@ func startNodeProcess(cfg config, dir, password string) (*nodeProcess, error) {
 	if cfg.memprofile != "" {
 		args = append(args, "-memprofile", cfg.memprofile)
 	}
-	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), "BOARDBENCH_PASSWORD="+password)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
+	c, url, err := bench.StartChild(time.Minute, []string{"BOARDBENCH_PASSWORD=" + password}, args...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("node process: %w", err)
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &nodeProcess{cmd: cmd, in: in, out: bufio.NewReader(out)}
-	line, err := p.out.ReadString('\n')
-	if err != nil {
-		p.stop()
-		return nil, fmt.Errorf("node process: %v", err)
-	}
-	p.url = strings.TrimSpace(line)
-	return p, nil
+	return &nodeProcess{Child: c, url: strings.TrimSpace(url)}, nil
 }
 
 // command sends one line to the node and returns its answer.
 func (p *nodeProcess) command(line string) (string, error) {
-	if _, err := io.WriteString(p.in, line+"\n"); err != nil {
-		return "", err
-	}
-	answer, err := p.out.ReadString('\n')
+	answer, err := p.Command(line, time.Minute)
 	return strings.TrimSpace(answer), err
 }
 
@@ -439,17 +380,7 @@ func (p *nodeProcess) settle(verbose bool, when string) error {
 
 // stop closes the node's standard input, which ends it, and waits; a node
 // that does not end in time is killed.
-func (p *nodeProcess) stop() {
-	p.in.Close()
-	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-done
-	}
-}
+func (p *nodeProcess) stop() { p.Stop(10 * time.Second) }
 
 // board is one open board in the load generator.
 type board struct {
@@ -511,7 +442,7 @@ func (b *board) read(markers [][]byte, t *tally, ended *atomic.Int64) {
 }
 
 func run(ctx context.Context, cfg config) error {
-	raiseOpenFiles(cfg.clients + 64)
+	raiseOpenFiles()
 	tmp, err := os.MkdirTemp("", "boardbench-")
 	if err != nil {
 		return err
@@ -526,7 +457,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer child.stop()
-	pid := child.cmd.Process.Pid
+	pid := child.Pid()
 
 	// Log in once, as a board's browser does; every board uses the cookie.
 	cookie, err := login(child.url, password)
@@ -735,21 +666,21 @@ func (r result) print(w io.Writer) {
 		what = "a service's note (the services section)"
 	}
 	fmt.Fprintf(w, "\n%s boards on /board/ws, %d changes %v apart, each %s; %s, GOMAXPROCS %d on %d CPUs, node in its own process.\n\n",
-		thousands(r.cfg.clients), r.cfg.changes, r.cfg.spacing, what, runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
+		bench.Thousands(float64(r.cfg.clients)), r.cfg.changes, r.cfg.spacing, what, runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
 	fmt.Fprintln(w, "| figure | measured | goal |")
 	fmt.Fprintln(w, "|---|---|---|")
 	fmt.Fprintf(w, "| a change reaches all %s boards (slowest board per change): p50 / p99 / max | %s / **%s** / %s | p99 < 100 ms |\n",
-		thousands(r.cfg.clients), bench.Ms(r.allP50), bench.Ms(r.allP99), bench.Ms(r.allMax))
+		bench.Thousands(float64(r.cfg.clients)), bench.Ms(r.allP50), bench.Ms(r.allP99), bench.Ms(r.allMax))
 	fmt.Fprintf(w, "| per board (%s deliveries): p50 / p90 / p99 / p99.9 / max | %s / %s / %s / %s / %s | |\n",
-		thousands(r.deliveries), bench.Ms(r.p50), bench.Ms(r.p90), bench.Ms(r.p99), bench.Ms(r.p999), bench.Ms(r.maxLat))
+		bench.Thousands(float64(r.deliveries)), bench.Ms(r.p50), bench.Ms(r.p90), bench.Ms(r.p99), bench.Ms(r.p999), bench.Ms(r.maxLat))
 	fmt.Fprintf(w, "| node VmRSS, no board open (after the login) | %.1f MiB | |\n", mib(r.rss0))
 	fmt.Fprintf(w, "| node VmRSS, %s boards open: 2 s after they opened / after the changes / peak (VmHWM) | %.1f MiB / **%.1f MiB** / %.1f MiB | ≤ 60 MB |\n",
-		thousands(r.cfg.clients), mib(r.rssN), mib(r.rssAfter), mib(r.hwm))
+		bench.Thousands(float64(r.cfg.clients)), mib(r.rssN), mib(r.rssAfter), mib(r.hwm))
 	fmt.Fprintf(w, "| node VmRSS settled (garbage collected and returned): %s boards open / all closed again; per board | %.1f MiB / %.1f MiB; %.1f KiB | |\n",
-		thousands(r.cfg.clients), mib(r.rssSettled), mib(r.rssClosed), float64(r.rssSettled-r.rssClosed)/1024/float64(r.cfg.clients))
+		bench.Thousands(float64(r.cfg.clients)), mib(r.rssSettled), mib(r.rssClosed), float64(r.rssSettled-r.rssClosed)/1024/float64(r.cfg.clients))
 	fmt.Fprintf(w, "| node CPU per change (all boards) | %s | |\n", bench.Ms(r.nodeCPU))
-	fmt.Fprintf(w, "| message sizes: snapshot / delta | %s / %s bytes | |\n", thousands(r.snapshot), thousands(r.delta))
-	fmt.Fprintf(w, "| %s boards opened (16 handshakes at a time) | %s | |\n", thousands(r.cfg.clients), bench.Ms(r.opened))
+	fmt.Fprintf(w, "| message sizes: snapshot / delta | %s / %s bytes | |\n", bench.Thousands(float64(r.snapshot)), bench.Thousands(float64(r.delta)))
+	fmt.Fprintf(w, "| %s boards opened (16 handshakes at a time) | %s | |\n", bench.Thousands(float64(r.cfg.clients)), bench.Ms(r.opened))
 	fmt.Fprintf(w, "| boards dropped / deliveries missing | %d / %d | 0 / 0 |\n", r.ended, r.missing)
 	fmt.Fprintf(w, "| load generator CPU while changing | %.2f cores | |\n\n", r.genCores)
 }
@@ -773,26 +704,12 @@ func login(base, password string) (string, error) {
 	return "", errors.New("login: no cookie")
 }
 
-// raiseOpenFiles lifts the soft limit on open files to at least n, within
-// the hard limit: every board is a socket on each side.
-func raiseOpenFiles(n int) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur >= uint64(n) {
-		return
-	}
-	lim.Cur = min(uint64(n), lim.Max)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+// raiseOpenFiles lifts the limit on open files: every board is a socket
+// on each side.
+func raiseOpenFiles() {
+	if err := bench.RaiseOpenFiles(); err != nil {
 		fmt.Fprintln(os.Stderr, "boardbench: raising the open-file limit:", err)
 	}
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
-
-// thousands formats 31234 as "31,234".
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}

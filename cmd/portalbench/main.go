@@ -31,7 +31,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -39,15 +38,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,7 +53,6 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/internal/bench"
-	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/ui"
 )
@@ -86,21 +81,9 @@ func main() {
 	fs.BoolVar(&cfg.inprocess, "inprocess", false, "serve the node from the load generator's own process (default: a process of its own)")
 	fs.StringVar(&cfg.cpuprofile, "cpuprofile", "", "")
 	fs.StringVar(&cfg.nodeChild, "node-child", "", "")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: portalbench [flags]\n\nLoads the node's status page and nginx with the same bytes, side by side.")
-		// -cpuprofile is left out: it is for whoever tunes the hot path;
-		// -node-child is how portalbench starts the node's process.
-		fs.VisitAll(func(f *flag.Flag) {
-			if f.Usage == "" {
-				return
-			}
-			kind, usage := flag.UnquoteUsage(f)
-			if f.DefValue != "false" {
-				usage += " (default " + f.DefValue + ")"
-			}
-			fmt.Fprintf(fs.Output(), "  -%s %s\n\t%s\n", f.Name, kind, usage)
-		})
-	}
+	// -cpuprofile is left out: it is for whoever tunes the hot path;
+	// -node-child is how portalbench starts the node's process.
+	bench.Usage(fs, "Usage: portalbench [flags]\n\nLoads the node's status page and nginx with the same bytes, side by side.")
 	fs.Parse(os.Args[1:])
 	if cfg.nodeChild != "" {
 		if err := serveNode(cfg.nodeChild, cfg.cpuprofile); err != nil {
@@ -114,13 +97,8 @@ func main() {
 		os.Exit(2)
 	}
 
-	if _, err := os.Stat(nginxBin); err != nil {
-		if os.Getenv("REQUIRE_PEERS") == "1" {
-			fmt.Println("FAIL: nginx not installed (" + nginxBin + " missing) and REQUIRE_PEERS=1")
-			os.Exit(1)
-		}
-		fmt.Println("SKIP: nginx not installed (" + nginxBin + " missing)")
-		return
+	if missing, code := bench.PeerMissing(os.Stdout, os.Getenv, "nginx", nginxBin); missing {
+		os.Exit(code)
 	}
 
 	// Ctrl-C stops the run but still stops nginx and removes the temp dir.
@@ -155,8 +133,8 @@ func run(ctx context.Context, cfg config) error {
 		if err != nil {
 			return err
 		}
-		defer child.stop()
-		nodeURL, nodePids = child.url, []int{child.cmd.Process.Pid}
+		defer child.Stop(10 * time.Second)
+		nodeURL, nodePids = child.url, []int{child.Pid()}
 	}
 
 	// --- The bytes nginx will serve: the node's own answer. ---
@@ -190,7 +168,7 @@ func run(ctx context.Context, cfg config) error {
 	// --- The rounds: node, nginx, node, nginx… ---
 	targets := []string{"node", "nginx"}
 	urls := []string{nodeURL, ngx.url}
-	pids := [][]int{nodePids, append([]int{ngx.cmd.Process.Pid}, children(ngx.cmd.Process.Pid)...)}
+	pids := [][]int{nodePids, append([]int{ngx.Pid()}, bench.Children(ngx.Pid())...)}
 	res := make([][]result, len(targets)) // [target][round]
 	for round := 0; round < cfg.rounds; round++ {
 		for t := range targets {
@@ -219,20 +197,23 @@ func startNode(ctx context.Context, dir string) (url string, stop func(), err er
 	if err != nil {
 		return "", nil, err
 	}
-	if err := appendState(ctx, l); err != nil {
+	if err := bench.Append(ctx, l, bench.PointState(l.Origin())); err != nil {
 		l.Close()
 		return "", nil, err
 	}
-	// The logger of a node started with the default --log-level info: the
-	// per-request debug lines are checked for and dropped, as in production.
-	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	handler := ui.New(ui.Options{Log: l, Logger: logger, PostPerMinute: -1})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	logger := bench.NodeLogger()
+	srv := newServer(ui.New(ui.Options{Log: l, Logger: logger, PostPerMinute: -1}), logger)
+	addr, err := bench.Serve(srv)
 	if err != nil {
 		l.Close()
 		return "", nil, err
 	}
-	// The same timeouts as cmd/safepoint's own servers.
+	return "http://" + addr.String() + "/", func() { srv.Close(); l.Close() }, nil
+}
+
+// newServer is the node's HTTP server, with cmd/safepoint's timeouts.
+// TODO(lead): use web.NewServer
+func newServer(handler *ui.Server, logger *slog.Logger) *http.Server {
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -243,8 +224,7 @@ func startNode(ctx context.Context, dir string) (url string, stop func(), err er
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
 	srv.RegisterOnShutdown(handler.Close)
-	go srv.Serve(ln)
-	return "http://" + ln.Addr().String() + "/", func() { srv.Close(); l.Close() }, nil
+	return srv
 }
 
 // serveNode is the node process: portalbench started again with the hidden
@@ -259,15 +239,11 @@ func serveNode(dir, cpuprofile string) error {
 	if cpuprofile != "" {
 		// Idle while nginx is loaded, the node adds no samples then: the
 		// profile is the node serving every node round.
-		f, err := os.Create(cpuprofile)
+		stop, err := bench.StartCPUProfile(cpuprofile)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	fmt.Println(url) // the parent waits for this line
 	io.Copy(io.Discard, os.Stdin)
@@ -276,9 +252,8 @@ func serveNode(dir, cpuprofile string) error {
 
 // nodeProcess is the node running in its own process.
 type nodeProcess struct {
-	url   string
-	cmd   *exec.Cmd
-	stdin io.Closer
+	*bench.Child
+	url string
 }
 
 // startNodeProcess starts portalbench again as the node, like nginx in its
@@ -286,82 +261,15 @@ type nodeProcess struct {
 // scheduling are not the node's. It returns once the node has said where
 // it listens.
 func startNodeProcess(dir, cpuprofile string) (*nodeProcess, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	args := []string{"-node-child", dir}
 	if cpuprofile != "" {
 		args = append(args, "-cpuprofile", cpuprofile)
 	}
-	cmd := exec.Command(exe, args...)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
+	c, url, err := bench.StartChild(time.Minute, nil, args...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("node process: %w", err)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &nodeProcess{cmd: cmd, stdin: stdin}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		p.stop()
-		return nil, fmt.Errorf("node process: %v", err)
-	}
-	p.url = strings.TrimSpace(line)
-	return p, nil
-}
-
-// stop closes the node's standard input, which ends it, and waits; a node
-// that does not end in time is killed.
-func (p *nodeProcess) stop() {
-	p.stdin.Close()
-	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-done
-	}
-}
-
-// appendState writes what a point looks like a few hours into an outage:
-// its identity, a handful of services, two announcements.
-func appendState(ctx context.Context, l *eventlog.Log) error {
-	until := time.Now().Add(24 * time.Hour).UTC()
-	drafts := []node.Draft{
-		{Type: node.TypePointConfigured, Payload: node.Point{ID: l.Origin(), Name: "Byhuset i Ås", Municipality: "2161",
-			OpeningHours: "Dygnet runt under strömavbrottet",
-			Contacts:     []node.Contact{{Label: "Kommunens krisstöd", Phone: "0650-190 00"}}}},
-		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "warmth", Status: node.ServiceOpen, Note: "Stora salen, 19 °C"}},
-		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "charging", Status: node.ServiceLimited, Note: "Högst 30 minuter per telefon"}},
-		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "water", Status: node.ServiceOpen, Note: "Ta med egen dunk"}},
-		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "toilets", Status: node.ServiceOpen}},
-		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "first_aid", Status: node.ServiceClosed, Note: "Åter kl. 18"}},
-		{Type: node.TypeServiceChanged, Payload: node.ServiceChanged{Service: "information", Status: node.ServiceOpen}},
-		{Type: node.TypeAnnouncementPublished, Payload: node.Announcement{ID: node.NewID(), Severity: "warning",
-			Title: map[string]string{"sv": "Koka dricksvattnet", "en": "Boil drinking water"},
-			Body: map[string]string{"sv": "Vattenverket saknar reservkraft. Koka vattnet i minst en minut innan du dricker det.",
-				"en": "The waterworks has no backup power. Boil water for at least one minute before drinking it."},
-			ValidUntil: &until, Source: "node:" + l.Origin()}},
-		{Type: node.TypeAnnouncementPublished, Payload: node.Announcement{ID: node.NewID(), Severity: "info",
-			Title: map[string]string{"sv": "Strömmen väntas tillbaka i kväll", "en": "Power expected back tonight"},
-			Body: map[string]string{"sv": "Elbolaget räknar med att strömmen är tillbaka omkring kl. 22. Vi håller öppet till dess.",
-				"en": "The grid company expects power back around 22:00. We stay open until then."},
-			Source: "node:" + l.Origin()}},
-	}
-	for _, d := range drafts {
-		if _, err := l.Append(ctx, d); err != nil {
-			return err
-		}
-	}
-	return nil
+	return &nodeProcess{Child: c, url: strings.TrimSpace(url)}, nil
 }
 
 // fetch gets a page once, as a Swedish phone would, and wants a 200.
@@ -382,10 +290,8 @@ func fetch(url string) ([]byte, http.Header, error) {
 
 // nginx is the running reference server.
 type nginx struct {
+	*bench.Peer
 	url, version string
-	cmd          *exec.Cmd
-	exited       chan struct{} // closed when the process is gone
-	stderr       *bytes.Buffer
 }
 
 // nginxConf keeps nginx in its own directory and port: it never reads
@@ -447,48 +353,23 @@ func startNginx(ctx context.Context, dir string, page []byte) (*nginx, error) {
 		return nil, err
 	}
 
-	version, _ := exec.Command(nginxBin, "-v").CombinedOutput() // "nginx version: nginx/1.22.1"
-	n := &nginx{url: "http://127.0.0.1:" + strconv.Itoa(port) + "/", exited: make(chan struct{}), stderr: &bytes.Buffer{},
-		version: strings.TrimPrefix(strings.TrimSpace(string(version)), "nginx version: ")}
-	n.cmd = exec.Command(nginxBin, "-p", dir, "-c", confFile)
-	n.cmd.Stdout, n.cmd.Stderr = n.stderr, n.stderr
-	if err := n.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("nginx: %w", err)
+	p, err := bench.StartPeer("nginx", filepath.Join(dir, "error.log"), nginxBin, "-p", dir, "-c", confFile)
+	if err != nil {
+		return nil, err
 	}
-	go func() { n.cmd.Wait(); close(n.exited) }()
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, _, err := fetch(n.url); err == nil {
-			return n, nil
-		} else if time.Now().After(deadline) || ctx.Err() != nil {
-			n.stop()
-			return nil, fmt.Errorf("nginx does not answer: %v\n%s", err, n.log(dir))
-		}
-		select {
-		case <-n.exited:
-			return nil, fmt.Errorf("nginx exited at start:\n%s", n.log(dir))
-		case <-time.After(50 * time.Millisecond):
-		}
+	n := &nginx{Peer: p, url: "http://127.0.0.1:" + strconv.Itoa(port) + "/",
+		version: bench.Version(nginxBin, "-v", "nginx version: ")} // "nginx/1.22.1"
+	if err := p.Ready(ctx, 10*time.Second, 50*time.Millisecond, syscall.SIGQUIT, func() error {
+		_, _, err := fetch(n.url)
+		return err
+	}); err != nil {
+		return nil, err
 	}
-}
-
-// log is what nginx said, for an error message.
-func (n *nginx) log(dir string) string {
-	b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-	return n.stderr.String() + string(b)
+	return n, nil
 }
 
 // stop asks nginx to finish gracefully (SIGQUIT), then kills it.
-func (n *nginx) stop() {
-	n.cmd.Process.Signal(syscall.SIGQUIT)
-	select {
-	case <-n.exited:
-	case <-time.After(5 * time.Second):
-		n.cmd.Process.Kill()
-		<-n.exited
-	}
-}
+func (n *nginx) stop() { n.Stop(syscall.SIGQUIT, 5*time.Second) }
 
 // result is one target's round.
 type result struct {
@@ -538,15 +419,11 @@ func measure(ctx context.Context, url string, wantLen int, cfg config, pids []in
 	}
 
 	if profile {
-		f, err := os.Create(cfg.cpuprofile)
+		stop, err := bench.StartCPUProfile(cfg.cpuprofile)
 		if err != nil {
 			return result{}, err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return result{}, err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 
 	from := time.Now().Add(cfg.warmup)
@@ -590,10 +467,10 @@ func measure(ctx context.Context, url string, wantLen int, cfg config, pids []in
 
 	// CPU time over the window: the server's, and the load generator's.
 	self := []int{os.Getpid()}
-	sleepUntil(ctx, from)
+	bench.Sleep(ctx, time.Until(from))
 	server0, err0 := bench.CPUTime(pids...)
 	gen0, errG0 := bench.CPUTime(self...)
-	sleepUntil(ctx, until)
+	bench.Sleep(ctx, time.Until(until))
 	server1, err1 := bench.CPUTime(pids...)
 	gen1, errG1 := bench.CPUTime(self...)
 	serverOK, genOK, serverOK1, genOK1 := err0 == nil, errG0 == nil, err1 == nil, errG1 == nil
@@ -625,32 +502,6 @@ func measure(ctx context.Context, url string, wantLen int, cfg config, pids []in
 	return r, nil
 }
 
-// sleepUntil sleeps until t, or until ctx ends.
-func sleepUntil(ctx context.Context, t time.Time) {
-	timer := time.NewTimer(time.Until(t))
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-	case <-timer.C:
-	}
-}
-
-// children lists the processes whose parent is pid: nginx's workers.
-func children(pid int) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if f, err := bench.ProcStat(child); err == nil && len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			out = append(out, child)
-		}
-	}
-	return out
-}
-
 // get does one request and reads the body into buf, which is one byte
 // longer than the expected body so that a longer one shows. It returns the
 // body's length and whether the request succeeded with a 200.
@@ -675,15 +526,6 @@ func get(tr *http.Transport, req *http.Request, buf []byte) (int, bool) {
 	return n, false
 }
 
-// median of a few values (the mean of the middle two for an even count).
-func median(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 // us formats a CPU time per request; "–" when unknown.
 func us(d time.Duration) string {
 	if d == 0 {
@@ -699,7 +541,7 @@ func printTable(w io.Writer, cfg config, size int, version string, res [][]resul
 		for _, r := range res[t] {
 			xs = append(xs, f(r))
 		}
-		return median(xs)
+		return bench.Median(xs)
 	}
 	var ratios []float64
 	for i := range res[0] {
@@ -715,7 +557,7 @@ func printTable(w io.Writer, cfg config, size int, version string, res [][]resul
 		for _, r := range res[t] {
 			errs += r.errors
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %s | %.2f cores |\n", names[t], thousands(pick(t, func(r result) float64 { return r.rps })),
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %s | %.2f cores |\n", names[t], bench.Thousands(pick(t, func(r result) float64 { return r.rps })),
 			bench.Ms(time.Duration(pick(t, func(r result) float64 { return float64(r.p50) }))),
 			bench.Ms(time.Duration(pick(t, func(r result) float64 { return float64(r.p99) }))), errs,
 			us(time.Duration(pick(t, func(r result) float64 { return float64(r.cpuPerReq) }))),
@@ -724,21 +566,12 @@ func printTable(w io.Writer, cfg config, size int, version string, res [][]resul
 	fmt.Fprintln(w, "\n| round | node req/s | nginx req/s | node/nginx | CPU per request node/nginx | connections node/nginx |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
 	for i := range res[0] {
-		fmt.Fprintf(w, "| %d | %s | %s | %.2f | %s / %s | %d/%d |\n", i+1, thousands(res[0][i].rps), thousands(res[1][i].rps),
+		fmt.Fprintf(w, "| %d | %s | %s | %.2f | %s / %s | %d/%d |\n", i+1, bench.Thousands(res[0][i].rps), bench.Thousands(res[1][i].rps),
 			ratios[i], us(res[0][i].cpuPerReq), us(res[1][i].cpuPerReq), res[0][i].dials, res[1][i].dials)
 	}
-	fmt.Fprintf(w, "| median | | | **%.2f** | | |\n\n", median(ratios))
+	fmt.Fprintf(w, "| median | | | **%.2f** | | |\n\n", bench.Median(ratios))
 	if cfg.inprocess {
 		fmt.Fprintln(w, "The node ran in the load generator's process (-inprocess): its CPU time cannot be told apart, and the node's load generator figure counts both.")
 		fmt.Fprintln(w)
 	}
-}
-
-// thousands formats 31234.5 as "31,235".
-func thousands(x float64) string {
-	s := strconv.FormatInt(int64(math.Round(x)), 10)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }

@@ -1,26 +1,19 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
-	"syscall"
 
-	"golang.org/x/term"
-
+	"github.com/safepoint-se/safepoint/internal/admin"
 	"github.com/safepoint-se/safepoint/sync/broker"
 )
 
 // runBrokerConfig adds a node or a central to the MQTT broker's users:
 // Mosquitto's password and ACL files, or the embedded broker's users file
-// (docs/BROKER.md).
+// (docs/BROKER.md, internal/admin).
 func runBrokerConfig(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
 	return runBrokerConfigWith(args, os.Stdin, stdout, stderr)
 }
@@ -96,133 +89,6 @@ func runBrokerConfigWith(args []string, stdin io.Reader, stdout, stderr io.Write
 	if out == "" {
 		out = "."
 	}
-	// The id, the name and the code, checked before any password is asked.
-	if _, err := broker.MosquittoACL(name, role, municipality); err != nil {
-		what := "--node"
-		if role == broker.RoleCentral {
-			what = "--central"
-		}
-		if errors.Is(err, broker.ErrBadMunicipality) {
-			return fmt.Errorf("--municipality %q: %w", municipality, err)
-		}
-		return fmt.Errorf("%s %q: %w", what, name, err)
-	}
-
-	password, err := readBrokerPassword(passwordFile, stdin, stderr)
-	if err != nil {
-		return err
-	}
-	who := fmt.Sprintf("%s %s of municipality %s", role, name, municipality)
-	if municipality == broker.AllMunicipalities {
-		who = fmt.Sprintf("%s %s of every municipality", role, name)
-	}
-
-	if embedded != "" {
-		path := filepath.Join(embedded, "broker", "users")
-		if err := addEmbeddedUser(path, name, role, municipality, password, replace); err != nil {
-			return err
-		}
-		if err := ownLikeData(embedded, filepath.Dir(path), path); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "Wrote %s to %s; the embedded broker reads it at the next connection.\n", who, path)
-		return nil
-	}
-
-	files := broker.MosquittoFilesIn(out)
-	_, statErr := os.Stat(files.Passwd)
-	if err := files.Add(name, role, municipality, password, replace); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "Wrote %s to %s and %s.\nReload mosquitto to use them: systemctl reload mosquitto (or send it SIGHUP).\n",
-		who, files.Passwd, files.ACL)
-	if errors.Is(statErr, fs.ErrNotExist) {
-		fmt.Fprintf(stdout, "New files, mode 0600: Mosquitto reads them as the mosquitto user, so on Debian\n"+
-			"  chown root:mosquitto %s %s && chmod 0640 %s %s\n(later runs keep the owner and mode).\n",
-			files.Passwd, files.ACL, files.Passwd, files.ACL)
-	}
-	return nil
-}
-
-// readBrokerPassword reads the password from a file (trimmed of its final
-// line break, as the node reads --mqtt-password-file), or from stdin.
-func readBrokerPassword(file string, stdin io.Reader, prompt io.Writer) (string, error) {
-	var pw string
-	switch {
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("--password-file: %w", err)
-		}
-		pw = strings.TrimRight(string(b), "\r\n")
-	case isTerminal(stdin):
-		return readNewPassword(stdin, prompt)
-	default:
-		line, err := bufio.NewReader(stdin).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return "", fmt.Errorf("password: %w", err)
-		}
-		pw = strings.TrimRight(line, "\r\n")
-		if pw == "" {
-			return "", errors.New("password: none on standard input (or give --password-file)")
-		}
-	}
-	if len([]rune(pw)) < broker.MinPasswordLen {
-		return "", broker.ErrWeakPassword
-	}
-	return pw, nil
-}
-
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// addEmbeddedUser adds a user to the embedded broker's users file. With
-// replace, a node's password is set whether or not it is there
-// (broker.WriteNodeEntry, which refuses to move a node to another
-// municipality).
-func addEmbeddedUser(path, name, role, municipality, password string, replace bool) error {
-	if replace {
-		if role != broker.RoleNode {
-			return fmt.Errorf("--replace of a central in %s: delete its line there, then add it again", path)
-		}
-		return broker.WriteNodeEntry(path, name, municipality, password)
-	}
-	users, err := broker.LoadUsers(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		users, err = &broker.Users{}, nil
-	}
-	if err != nil {
-		return err
-	}
-	if err := users.Add(name, role, municipality, password); err != nil {
-		if errors.Is(err, broker.ErrUserExists) {
-			return fmt.Errorf("%w in %s (use --replace to set a new password)", err, path)
-		}
-		return err
-	}
-	return users.Save(path)
-}
-
-// ownLikeData gives paths to the owner of the data directory when root
-// writes them: central runs as that user and must read its users file.
-func ownLikeData(data string, paths ...string) error {
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	fi, err := os.Stat(data)
-	if err != nil {
-		return err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || st.Uid == 0 {
-		return nil
-	}
-	for _, p := range paths {
-		if err := os.Chown(p, int(st.Uid), int(st.Gid)); err != nil {
-			return fmt.Errorf("give %s to the owner of %s: %w", p, data, err)
-		}
-	}
-	return nil
+	return admin.AddBrokerUser(admin.BrokerUser{Name: name, Role: role, Municipality: municipality,
+		PasswordFile: passwordFile, Out: out, Embedded: embedded, Replace: replace}, stdin, stdout, stderr)
 }

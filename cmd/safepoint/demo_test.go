@@ -19,39 +19,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/safepoint-se/safepoint/hardware/sim"
+	"github.com/safepoint-se/safepoint/internal/demo"
 )
-
-// TestDemoScenarioFile: the storm the demo carries is the shipped file.
-func TestDemoScenarioFile(t *testing.T) {
-	file, err := os.ReadFile(filepath.Join("..", "..", "deploy", "scenarios", "storm-demo.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(file, []byte(demoStorm)) {
-		t.Errorf("demoStorm in demo.go differs from deploy/scenarios/storm-demo.toml: keep them the same")
-	}
-	if _, err := sim.Parse([]byte(demoStorm)); err != nil {
-		t.Errorf("demoStorm: %v", err)
-	}
-}
 
 // demoRun is one `safepoint demo` process, in its own process group so
 // that its children can be found and killed with it.
 type demoRun struct {
 	*proc
-	cfg demoConfig
+	cfg demo.Config
 }
 
 // demoPorts reports whether every port a demo of n nodes on base needs is
 // free right now.
-func demoPorts(cfg demoConfig) bool {
-	ports := []int{cfg.centralHTTP(), cfg.centralHTTPS(), cfg.brokerPort()}
+func demoPorts(cfg demo.Config) bool {
+	ports := []int{cfg.CentralHTTP(), cfg.CentralHTTPS(), cfg.BrokerPort()}
 	for i := range cfg.Nodes {
-		ports = append(ports, cfg.nodeHTTP(i), cfg.nodeHTTPS(i))
+		ports = append(ports, cfg.NodeHTTP(i), cfg.NodeHTTPS(i))
 	}
 	for _, p := range ports {
-		ln, err := net.Listen("tcp", loopback(p))
+		ln, err := net.Listen("tcp", demo.Addr(p))
 		if err != nil {
 			return false
 		}
@@ -66,7 +52,7 @@ func demoPorts(cfg demoConfig) bool {
 func startDemoRun(t *testing.T, dir string, base int) *demoRun {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		cfg := demoConfig{Dir: dir, Nodes: 3, BasePort: base}
+		cfg := demo.Config{Dir: dir, Nodes: 3, BasePort: base}
 		for cfg.BasePort == 0 || !demoPorts(cfg) {
 			cfg.BasePort = 12000 + 10*mrand.IntN(1500)
 		}
@@ -82,7 +68,7 @@ func startDemoRun(t *testing.T, dir string, base int) *demoRun {
 }
 
 // tryDemoRun starts the demo once; nil and taken when a port was taken.
-func tryDemoRun(t *testing.T, cfg demoConfig) (_ *demoRun, taken bool) {
+func tryDemoRun(t *testing.T, cfg demo.Config) (_ *demoRun, taken bool) {
 	t.Helper()
 	d := &demoRun{cfg: cfg, proc: &proc{t: t, stderr: &lockedBuffer{}, stdout: &lockedBuffer{}, done: make(chan struct{})}}
 	d.cmd = exec.Command(binPath, "demo", "--dir", cfg.Dir, "--base-port", fmt.Sprint(cfg.BasePort))
@@ -210,7 +196,7 @@ func demoLogin(t *testing.T, dir, base, password string) *demoClient {
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: nodePool(t, dir), MinVersion: tls.VersionTLS12}}
 	t.Cleanup(tr.CloseIdleConnections)
 	c := &demoClient{base: base, c: &http.Client{Timeout: 30 * time.Second, Jar: jar, Transport: tr}}
-	body, _ := json.Marshal(map[string]string{"name": demoUser, "password": password})
+	body, _ := json.Marshal(map[string]string{"name": demo.User, "password": password})
 	deadline := time.Now().Add(time.Minute)
 	for {
 		var code int
@@ -260,11 +246,11 @@ func TestDemo(t *testing.T) {
 		t.Errorf("password %q: not printed, or too short", password)
 	}
 
-	points := demoPoints[:d.cfg.Nodes]
+	points := demo.Points[:d.cfg.Nodes]
 	first := make([]string, len(points)) // each node's first power state
 	for i, p := range points {
-		url := "http://" + loopback(d.cfg.nodeHTTP(i)) + "/api/status"
-		if !strings.Contains(d.stdout.String(), loopback(d.cfg.nodeHTTP(i))) {
+		url := "http://" + demo.Addr(d.cfg.NodeHTTP(i)) + "/api/status"
+		if !strings.Contains(d.stdout.String(), demo.Addr(d.cfg.NodeHTTP(i))) {
 			t.Errorf("banner does not name %s's address", p.ID)
 		}
 		st := getDemoStatus(t, url)
@@ -277,7 +263,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	// Central lists every node online, its events acknowledged.
-	central := demoLogin(t, filepath.Join(dir, "central"), "https://"+loopback(d.cfg.centralHTTPS()), password)
+	central := demoLogin(t, filepath.Join(dir, "central"), "https://"+demo.Addr(d.cfg.CentralHTTPS()), password)
 	var nodes []struct {
 		ID       string `json:"id"`
 		Online   bool   `json:"online"`
@@ -310,7 +296,7 @@ func TestDemo(t *testing.T) {
 	changed := ""
 	for changed == "" {
 		for i := range points {
-			st := getDemoStatus(t, "http://"+loopback(d.cfg.nodeHTTP(i))+"/api/status")
+			st := getDemoStatus(t, "http://"+demo.Addr(d.cfg.NodeHTTP(i))+"/api/status")
 			if st.Power == nil || st.Power.State == "" {
 				continue
 			}
@@ -336,11 +322,11 @@ func TestDemo(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "demo-password")); strings.TrimSpace(string(b)) != password {
 		t.Errorf("second run changed the password: %q, was %q", b, password)
 	}
-	st := getDemoStatus(t, "http://"+loopback(again.cfg.nodeHTTP(0))+"/api/status")
+	st := getDemoStatus(t, "http://"+demo.Addr(again.cfg.NodeHTTP(0))+"/api/status")
 	if len(st.Announcements) != 1 {
 		t.Errorf("second run: %d announcements, want 1", len(st.Announcements))
 	}
-	demoLogin(t, filepath.Join(dir, points[0].ID), "https://"+loopback(again.cfg.nodeHTTPS(0)), password)
+	demoLogin(t, filepath.Join(dir, points[0].ID), "https://"+demo.Addr(again.cfg.NodeHTTPS(0)), password)
 	again.stop()
 	t.Logf("whole test %v", time.Since(began).Round(time.Millisecond))
 }

@@ -41,14 +41,7 @@ func TestDownlinkProcesses(t *testing.T) {
 	brokerAddr := fmt.Sprintf("127.0.0.1:%d", synctest.FreePort(t))
 	c := start(t, nil, "central", "--data", cdir, "--http", "127.0.0.1:0", "--staff-tls", "off",
 		"--embedded-broker", brokerAddr, "--log-format", "json")
-	select {
-	case addr := <-c.stderr.addr:
-		c.base = "http://" + addr
-	case <-c.done:
-		t.Fatalf("central exited (%v):\n%s", c.err, c.stderr)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("central did not serve within 20 s:\n%s", c.stderr)
-	}
+	c.waitServing(t, "central", 20*time.Second)
 	startPoint := func(i int) *proc {
 		n := nodes[i]
 		return startNode(t, nil, nodeArgs(filepath.Join(tmp, n.id), "--id", n.id, "--municipality", n.municipality,

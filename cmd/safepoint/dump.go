@@ -14,25 +14,15 @@ import (
 )
 
 func runDump(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	var data, configPath string
+	var df dataFlags
 	fs := flag.NewFlagSet("dump", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&configPath, "config", "", "TOML configuration `file` (its data key is used)")
-	fs.StringVar(&data, "data", defaultNodeConfig().Data, "data `directory` holding the log")
+	df.bind(fs, "data `directory` holding the log")
 	setUsage(fs, "Print every event of the log, one JSON object per line, ordered by origin and seq.\nSafe to run while the daemon is running.")
-	err := parseLayered(fs, args, env, &configPath,
-		func() { data = defaultNodeConfig().Data },
-		func(path string) error {
-			cfg := defaultNodeConfig()
-			if err := decodeTOML(path, &cfg); err != nil {
-				return err
-			}
-			data = cfg.Data
-			return nil
-		})
-	if err != nil {
+	if err := df.parse(fs, args, env, func() {}); err != nil {
 		return err
 	}
+	data := df.data
 	if data == "" {
 		return errors.New("dump: --data is required")
 	}

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
@@ -31,25 +30,8 @@ func startCentralProc(t testing.TB, data, broker string) *proc {
 	t.Helper()
 	p := start(t, nil, "central", "--data", data, "--http", "127.0.0.1:0", "--staff-tls", "off",
 		"--mqtt", broker, "--log-format", "json", "--log-level", "debug")
-	select {
-	case addr := <-p.stderr.addr:
-		p.base = "http://" + addr
-	case <-p.done:
-		t.Fatalf("central exited before serving (%v); stderr:\n%s", p.err, p.stderr)
-	case <-time.After(15 * time.Second):
-		t.Fatalf("central did not log Serving within 15 s; stderr:\n%s", p.stderr)
-	}
-	if !synctest.Eventually(10*time.Second, func() bool {
-		resp, err := httpClient.Get(p.base + "/healthz")
-		if err != nil {
-			return false
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}) {
-		t.Fatalf("central's /healthz never answered 200; stderr:\n%s", p.stderr)
-	}
+	p.waitServing(t, "central", 15*time.Second)
+	p.waitHealthy(t)
 	return p
 }
 

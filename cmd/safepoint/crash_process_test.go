@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	mrand "math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/eventlog"
+)
+
+// TestCrashKeepsAcknowledged kills the node with SIGKILL while residents'
+// reports are in flight, over and over on the same data directory: every
+// report answered 201 must be in the log exactly once, and the log must stay
+// gap-free and ordered.
+func TestCrashKeepsAcknowledged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: skipped under -short")
+	}
+	const (
+		cycles  = 20
+		workers = 8
+		dumpAt  = cycles / 2 // the cycle that also dumps while the node runs
+	)
+	dir := filepath.Join(t.TempDir(), "data")
+	var (
+		mu        sync.Mutex
+		acked     = map[string]created{} // report id → answer
+		ackedText = map[string]string{}  // report id → text sent
+		failed    int                    // requests that got no answer
+		other     []string               // answers other than 201
+		seqText   atomic.Int64
+	)
+	client := &http.Client{Timeout: 5 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	defer client.CloseIdleConnections()
+	testStart := time.Now()
+
+	for cycle := 0; cycle < cycles; cycle++ {
+		p := startNode(t, nil, nodeArgs(dir)...)
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		var cycleAcks atomic.Int64
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for !stop.Load() && ctx.Err() == nil {
+					text := fmt.Sprintf("crash test %d", seqText.Add(1))
+					body := fmt.Sprintf(`{"category":"road","text":%q,"place":"x","urgency":"normal"}`, text)
+					code, b, err := post(ctx, client, p.base+"/api/reports", body)
+					switch {
+					case err != nil:
+						mu.Lock()
+						failed++
+						mu.Unlock()
+						time.Sleep(time.Millisecond) // no hot loop on a dead node
+					case code == http.StatusCreated:
+						var c created
+						if err := json.Unmarshal(b, &c); err != nil || c.ID == "" || c.Receipt == "" {
+							mu.Lock()
+							other = append(other, fmt.Sprintf("201 with unreadable body %q: %v", b, err))
+							mu.Unlock()
+							continue
+						}
+						mu.Lock()
+						if _, dup := acked[c.ID]; dup {
+							other = append(other, "id answered twice: "+c.ID)
+						}
+						acked[c.ID] = c
+						ackedText[c.ID] = text
+						mu.Unlock()
+						cycleAcks.Add(1)
+					default:
+						mu.Lock()
+						other = append(other, fmt.Sprintf("%d %s", code, b))
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+
+		window := time.Duration(30+mrand.IntN(171)) * time.Millisecond
+		began := time.Now()
+		if cycle == dumpAt {
+			// A dump beside the running daemon, with writes under way.
+			events := runDumpProc(t, dir)
+			if len(events) == 0 {
+				t.Errorf("dump while running printed no events")
+			}
+			checkLogOrder(t, events)
+			t.Logf("dump while running: %d events, valid", len(events))
+		}
+		// Kill only once requests are going: at least one answered, so the
+		// kill lands among requests in flight, not before the first.
+		for cycleAcks.Load() == 0 && time.Since(began) < 5*time.Second {
+			time.Sleep(time.Millisecond)
+		}
+		if d := window - time.Since(began); d > 0 {
+			time.Sleep(d)
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("cycle %d: node exited by itself (%v); stderr:\n%s", cycle, p.err, p.stderr)
+		default:
+		}
+		p.kill()
+		stop.Store(true)
+		wg.Wait()
+		cancel()
+		if cycleAcks.Load() == 0 {
+			t.Fatalf("cycle %d: no report acknowledged within %v; stderr:\n%s", cycle, time.Since(began), p.stderr)
+		}
+		client.CloseIdleConnections()
+	}
+
+	if len(other) > 0 {
+		t.Errorf("%d unexpected answers, first: %s", len(other), other[0])
+	}
+
+	// One more start: the node must come up on what the kills left.
+	p := startNode(t, nil, nodeArgs(dir)...)
+	st := p.getStatus(t)
+	p.terminate()
+	events := runDumpProc(t, dir)
+	checkLogOrder(t, events)
+
+	reports := map[string]int{}
+	texts := map[string]int{}
+	for _, e := range events {
+		if e.Origin != st.Point.ID {
+			t.Errorf("event of origin %q in a log of %q", e.Origin, st.Point.ID)
+		}
+		if e.Type != node.TypeReportCreated {
+			continue
+		}
+		id, _ := e.Payload["id"].(string)
+		text, _ := e.Payload["text"].(string)
+		reports[id]++
+		texts[text]++
+		if c, ok := acked[id]; ok && e.Payload["receipt"] != c.Receipt {
+			t.Errorf("report %s: receipt %v in the log, %s answered", id, e.Payload["receipt"], c.Receipt)
+		}
+		if want, ok := ackedText[id]; ok && text != want {
+			t.Errorf("report %s: text %q in the log, %q sent", id, text, want)
+		}
+	}
+	nReports := 0
+	for id, n := range reports {
+		nReports += n
+		if n != 1 {
+			t.Errorf("report id %s appears %d times", id, n)
+		}
+	}
+	for text, n := range texts {
+		if n != 1 {
+			t.Errorf("report text %q stored %d times", text, n)
+		}
+	}
+	missing := 0
+	for id := range acked {
+		if reports[id] != 1 {
+			missing++
+			if missing <= 5 {
+				t.Errorf("acknowledged report %s (receipt %s) is not in the log exactly once (%d)",
+					id, acked[id].Receipt, reports[id])
+			}
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d acknowledged reports lost", missing, len(acked))
+	}
+	if st.Counts.Reports != nReports {
+		t.Errorf("status counts.reports = %d, the log holds %d report.created", st.Counts.Reports, nReports)
+	}
+	if len(acked) == 0 {
+		t.Fatal("no report was acknowledged: the test proved nothing")
+	}
+	t.Logf("%d cycles in %v: %d reports acknowledged, %d report.created in the log (%d stored but unanswered), "+
+		"%d requests cut off, %d events in all",
+		cycles, time.Since(testStart).Round(time.Millisecond), len(acked), nReports, nReports-len(acked),
+		failed, len(events))
+}
+
+// TestGracefulShutdown: SIGTERM stops the node cleanly, with status 0,
+// within 5 s.
+func TestGracefulShutdown(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	p := startNode(t, nil, nodeArgs(dir)...)
+	began := time.Now()
+	p.terminate()
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("stop took %v", d)
+	}
+	if !hasLogMsg(p.stderr.String(), "Stopped") {
+		t.Errorf(`no "Stopped" message in stderr:\n%s`, p.stderr)
+	}
+}
+
+// TestCrashDuringFirstStart: a power cut during the very first start, while
+// the log file is being made, must not leave a data directory the node can
+// no longer start on without help.
+func TestCrashDuringFirstStart(t *testing.T) {
+	const tries = 8
+	cut := 0 // kills that left a log file behind
+	for i := 0; i < tries; i++ {
+		dir := filepath.Join(t.TempDir(), "data")
+		file := filepath.Join(dir, eventlog.FileName)
+		p := start(t, nil, "node", "--data", dir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0")
+		// Kill as soon as the log file exists: mid-creation.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, err := os.Stat(file); err == nil || time.Now().After(deadline) {
+				break
+			}
+			select {
+			case <-p.done:
+				t.Fatalf("node exited by itself (%v); stderr:\n%s", p.err, p.stderr)
+			default:
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+		p.kill()
+		if _, err := os.Stat(file); err != nil {
+			continue
+		}
+		cut++
+		p = startNode(t, nil, "--data", dir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0")
+		id := p.getStatus(t).Point.ID
+		p.terminate()
+		if !madeUpID.MatchString(id) {
+			t.Errorf("point id %q after a cut first start", id)
+		}
+		p = startNode(t, nil, "--data", dir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0")
+		if got := p.getStatus(t).Point.ID; got != id {
+			t.Errorf("point id changed from %q to %q across a restart", id, got)
+		}
+		p.terminate()
+		checkLogOrder(t, runDumpProc(t, dir))
+	}
+	if cut == 0 {
+		t.Fatal("no kill landed after the log file was made: the test proved nothing")
+	}
+	t.Logf("%d of %d first starts cut short with a log file on disk", cut, tries)
+}
