@@ -8,9 +8,10 @@
 //  1. starts a node in a process of its own (boardbench started again with
 //     -node-child), so that its memory (VmRSS) and CPU time are the node's
 //     alone: an event log on disk with a busy point's state (reports,
-//     check-ins, roster, journal, inventory), an admin account, and
-//     ui.New on a real http.Server on 127.0.0.1 with plain-HTTP staff
-//     routes (StaffTLS off), set up as cmd/safepoint sets up its own;
+//     check-ins, roster, journal, inventory), an admin account, and the
+//     node's site (web, portal, board) on web.NewServer on 127.0.0.1 with
+//     plain-HTTP staff routes (StaffTLS off), set up as cmd/safepoint sets
+//     up its own;
 //  2. logs in once (POST /api/login) and reads the node's VmRSS with no
 //     board open;
 //  3. opens -clients websockets to /board/ws with that session's cookie
@@ -68,7 +69,9 @@ import (
 
 	"github.com/safepoint-se/safepoint/internal/bench"
 	"github.com/safepoint-se/safepoint/node"
-	"github.com/safepoint-se/safepoint/ui"
+	staffboard "github.com/safepoint-se/safepoint/ui/board"
+	"github.com/safepoint-se/safepoint/ui/portal"
+	"github.com/safepoint-se/safepoint/ui/web"
 )
 
 const account = "bench"
@@ -151,25 +154,19 @@ func serveNode(cfg config) error {
 	settle()
 	// A node started with the default --log-level info.
 	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	handler := ui.New(ui.Options{Log: l, Logger: logger, PostPerMinute: -1, StaffTLS: false})
+	// The node's composition, staff TLS off.
+	site := web.New(web.Options{Accounts: l.Accounts(), Logger: logger})
+	handler := site.Handler(portal.New(site, portal.Options{Log: l, Logger: logger, PostPerMinute: -1}),
+		staffboard.New(site, staffboard.Options{Log: l, Logger: logger}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	// The same timeouts as cmd/safepoint's own servers.
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-	}
-	srv.RegisterOnShutdown(handler.Close)
+	srv := web.NewServer(handler, logger) // as cmd/safepoint serves
+	srv.RegisterOnShutdown(site.Close)
 	go srv.Serve(ln)
 	defer srv.Close()
-	defer handler.Close()
+	defer site.Close()
 
 	if cfg.memprofile != "" {
 		runtime.MemProfileRate = 4096 // the boards' small allocations too
@@ -750,7 +747,7 @@ func (r result) print(w io.Writer) {
 // login posts the account's name and password and returns the session
 // cookie as a Cookie header value.
 func login(base, password string) (string, error) {
-	body, _ := json.Marshal(ui.LoginRequest{Name: account, Password: password})
+	body, _ := json.Marshal(web.LoginRequest{Name: account, Password: password})
 	resp, err := http.Post(base+"/api/login", "application/json", bytes.NewReader(body))
 	if err != nil {
 		return "", err

@@ -7,12 +7,12 @@
 //
 //  1. opens a node's event log in a temporary directory, appends a
 //     realistic state (the point's identity, some services, two
-//     announcements) and serves ui.New over a real http.Server on
-//     127.0.0.1, set up as cmd/safepoint sets up its own. The node runs in
-//     a process of its own (portalbench started again with -node-child),
-//     as nginx does, so that the load generator's goroutines, garbage and
-//     scheduling are not counted as the node's; -inprocess serves it from
-//     the load generator's process instead;
+//     announcements) and serves the node's site (web, portal, board) on
+//     web.NewServer on 127.0.0.1, set up as cmd/safepoint sets up its own.
+//     The node runs in a process of its own (portalbench started again
+//     with -node-child), as nginx does, so that the load generator's
+//     goroutines, garbage and scheduling are not counted as the node's;
+//     -inprocess serves it from the load generator's process instead;
 //  2. fetches GET / once (Accept-Language: sv) and writes those exact bytes
 //     as index.html for nginx, which it starts as a child process with its
 //     own configuration on another free loopback port;
@@ -58,7 +58,9 @@ import (
 
 	"github.com/safepoint-se/safepoint/internal/bench"
 	"github.com/safepoint-se/safepoint/node"
-	"github.com/safepoint-se/safepoint/ui"
+	"github.com/safepoint-se/safepoint/ui/board"
+	"github.com/safepoint-se/safepoint/ui/portal"
+	"github.com/safepoint-se/safepoint/ui/web"
 )
 
 // nginxBin is where Debian's nginx package puts the server.
@@ -225,23 +227,17 @@ func startNode(ctx context.Context, dir string) (url string, stop func(), err er
 	// The logger of a node started with the default --log-level info: the
 	// per-request debug lines are checked for and dropped, as in production.
 	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	handler := ui.New(ui.Options{Log: l, Logger: logger, PostPerMinute: -1})
+	// The node's composition.
+	site := web.New(web.Options{Accounts: l.Accounts(), Logger: logger})
+	handler := site.Handler(portal.New(site, portal.Options{Log: l, Logger: logger, PostPerMinute: -1}),
+		board.New(site, board.Options{Log: l, Logger: logger}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		l.Close()
 		return "", nil, err
 	}
-	// The same timeouts as cmd/safepoint's own servers.
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-	}
-	srv.RegisterOnShutdown(handler.Close)
+	srv := web.NewServer(handler, logger) // as cmd/safepoint serves
+	srv.RegisterOnShutdown(site.Close)
 	go srv.Serve(ln)
 	return "http://" + ln.Addr().String() + "/", func() { srv.Close(); l.Close() }, nil
 }

@@ -18,7 +18,8 @@ import (
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/sync/broker"
 	"github.com/safepoint-se/safepoint/sync/central"
-	"github.com/safepoint-se/safepoint/ui"
+	"github.com/safepoint-se/safepoint/ui/office"
+	"github.com/safepoint-se/safepoint/ui/web"
 )
 
 // centralConfig is the configuration of `safepoint central`.
@@ -150,17 +151,19 @@ func serveCentral(ctx context.Context, cfg centralConfig, logger *slog.Logger) e
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	opts := ui.Options{Log: log, Logger: logger, Nodes: func() any { return recv.Nodes() }, Downlink: recv}
-	tlsLn, err := listenStaff(cfg.StaffTLS, cfg.Data, cfg.HTTPS, &opts, logger)
+	siteOpts := web.Options{Accounts: log.Accounts(), Logger: logger}
+	tlsLn, err := listenStaff(cfg.StaffTLS, cfg.Data, cfg.HTTPS, &siteOpts, logger)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	handler := ui.New(opts)
+	// Central serves its staff: the nodes, and the directives to them.
+	site := web.New(siteOpts)
+	handler := site.Handler(office.New(office.Options{Clock: log.Clock(), Logger: logger, Downlink: recv, Nodes: recv.Nodes}))
 	logger.Info("Serving", "addr", ln.Addr().String())
 
 	g, ctx := errgroup.WithContext(ctx)
-	serveHTTP(ctx, g, handler, logger, ln, tlsLn)
+	serveHTTP(ctx, g, site, handler, logger, ln, tlsLn)
 	if embedded != nil {
 		g.Go(func() error { return embedded.Run(ctx) })
 	}

@@ -30,7 +30,8 @@ import (
 
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/sync/broker"
-	"github.com/safepoint-se/safepoint/ui"
+	"github.com/safepoint-se/safepoint/ui/portal"
+	"github.com/safepoint-se/safepoint/ui/web"
 )
 
 // demoStorm is deploy/scenarios/storm-demo.toml, carried in the binary so
@@ -430,7 +431,7 @@ func ensureDemoAccount(ctx context.Context, accounts *node.Accounts, password st
 // as it would itself, for its fingerprint.
 func demoCert(dir string) (string, error) {
 	host, _ := os.Hostname()
-	_, fp, err := ui.LoadOrCreateCert(dir, host)
+	_, fp, err := web.LoadOrCreateCert(dir, host)
 	if err != nil {
 		return "", fmt.Errorf("demo: %w", err)
 	}
@@ -439,12 +440,12 @@ func demoCert(dir string) (string, error) {
 
 // demoPointFile is the node's configuration file: the point's public facts.
 type demoPointFile struct {
-	Name         string        `toml:"name"`
-	Municipality string        `toml:"municipality"`
-	OpeningHours string        `toml:"opening_hours"`
-	Location     demoLocation  `toml:"location"`
-	Contacts     []demoContact `toml:"contacts"`
-	Nearby       []ui.Nearby   `toml:"nearby"`
+	Name         string          `toml:"name"`
+	Municipality string          `toml:"municipality"`
+	OpeningHours string          `toml:"opening_hours"`
+	Location     demoLocation    `toml:"location"`
+	Contacts     []demoContact   `toml:"contacts"`
+	Nearby       []portal.Nearby `toml:"nearby"`
 }
 
 type demoLocation struct {
@@ -484,7 +485,7 @@ func prepareDemoNode(ctx context.Context, n demoNode, all []demoPoint, password,
 		Contacts: []demoContact{{"Trygghetspunkten", n.Phone}, {"Kommunens växel", demoSwitchboard[n.Municipality]}}}
 	for _, o := range all {
 		if o.ID != n.ID && o.Municipality == n.Municipality {
-			file.Nearby = append(file.Nearby, ui.Nearby{Name: o.Name, Where: o.Where, Phone: o.Phone})
+			file.Nearby = append(file.Nearby, portal.Nearby{Name: o.Name, Where: o.Where, Phone: o.Phone})
 		}
 	}
 	var b bytes.Buffer

@@ -21,7 +21,10 @@ import (
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/sync/link"
 	"github.com/safepoint-se/safepoint/sync/wire"
-	"github.com/safepoint-se/safepoint/ui"
+	"github.com/safepoint-se/safepoint/ui/api"
+	"github.com/safepoint-se/safepoint/ui/board"
+	"github.com/safepoint-se/safepoint/ui/portal"
+	"github.com/safepoint-se/safepoint/ui/web"
 )
 
 // nodeConfig is the configuration of `safepoint node`. Flags, environment
@@ -45,10 +48,10 @@ type nodeConfig struct {
 	RetentionDays int `toml:"retention_days"`
 
 	// Only in the file: the point's public facts.
-	OpeningHours string         `toml:"opening_hours"`
-	Location     *node.Location `toml:"location"`
-	Contacts     []node.Contact `toml:"contacts"`
-	Nearby       []ui.Nearby    `toml:"nearby"`
+	OpeningHours string          `toml:"opening_hours"`
+	Location     *node.Location  `toml:"location"`
+	Contacts     []node.Contact  `toml:"contacts"`
+	Nearby       []portal.Nearby `toml:"nearby"`
 
 	powerConfig
 	mqttConfig
@@ -307,7 +310,7 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	cat, err := ui.LoadCatalog(cfg.LangDir)
+	cat, err := web.LoadCatalog(cfg.LangDir)
 	if err != nil {
 		ln.Close()
 		return err
@@ -316,8 +319,10 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 	if postRate == 0 {
 		postRate = -1 // off
 	}
-	opts := ui.Options{Log: log, Logger: logger, PostPerMinute: postRate, PostBurst: cfg.PostBurst,
+	siteOpts := web.Options{Accounts: log.Accounts(), Logger: logger}
+	portalOpts := portal.Options{Log: log, Logger: logger, PostPerMinute: postRate, PostBurst: cfg.PostBurst,
 		Catalog: cat, PortalHost: cfg.PortalHost, Nearby: cfg.Nearby}
+	boardOpts := board.Options{Log: log, Logger: logger}
 	src, kind, battery, closer, err := openPower(cfg.powerConfig)
 	if err != nil {
 		ln.Close()
@@ -335,10 +340,11 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 				item, ok := log.State().Stock(node.FuelItem)
 				return item.Quantity, item.Counted.Time(), ok
 			}})
-		opts.Power, opts.PowerHistory = monitor.Status, monitor.History
+		portalOpts.Power = monitor.Status
+		boardOpts.Power, boardOpts.PowerHistory = monitor.Status, monitor.History
 		logger.Info("Watching power", "source", kind, "chemistry", battery.Chemistry, "ah", battery.CapacityAh)
 	}
-	tlsLn, err := listenStaff(cfg.StaffTLS, cfg.Data, cfg.HTTPS, &opts, logger)
+	tlsLn, err := listenStaff(cfg.StaffTLS, cfg.Data, cfg.HTTPS, &siteOpts, logger)
 	if err != nil {
 		ln.Close()
 		return err
@@ -361,16 +367,20 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 			ln.Close()
 			return err
 		}
-		opts.Sync = func() ui.SyncStatus {
+		linkStatus := func() api.SyncStatus {
 			st := uplink.Status()
-			return ui.SyncStatus{Configured: true, Online: st.Online, LastSync: st.LastSync, Backlog: st.Backlog, Problem: st.Problem}
+			return api.SyncStatus{Configured: true, Online: st.Online, LastSync: st.LastSync, Backlog: st.Backlog, Problem: st.Problem}
 		}
+		portalOpts.Sync, boardOpts.Sync = linkStatus, linkStatus
 	}
-	handler := ui.New(opts)
+	// A node serves its residents (the portal and the public API) and its
+	// staff (the board).
+	site := web.New(siteOpts)
+	handler := site.Handler(portal.New(site, portalOpts), board.New(site, boardOpts))
 	logger.Info("Serving", "addr", ln.Addr().String())
 
 	g, ctx := errgroup.WithContext(ctx)
-	serveHTTP(ctx, g, handler, logger, ln, tlsLn)
+	serveHTTP(ctx, g, site, handler, logger, ln, tlsLn)
 	if monitor != nil {
 		g.Go(func() error { return monitor.Run(ctx) })
 	}
