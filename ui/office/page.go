@@ -133,15 +133,15 @@ type centralDeliveryRow struct {
 
 var (
 	centralKinds = map[string]web.Lab{
-		central.KindAnnouncement: {"Meddelande", "announcement"},
-		central.KindActivation:   {"Aktivering", "activation"},
-		central.KindContacts:     {"Kontaktuppgifter", "contacts"},
-		central.KindReportStatus: {"Ärende", "report"},
+		central.KindAnnouncement: {Sv: "Meddelande", En: "announcement"},
+		central.KindActivation:   {Sv: "Aktivering", En: "activation"},
+		central.KindContacts:     {Sv: "Kontaktuppgifter", En: "contacts"},
+		central.KindReportStatus: {Sv: "Ärende", En: "report"},
 	}
 	centralStates = map[string]web.Lab{
-		"queued":    {"köad", "queued"},
-		"delivered": {"levererad", "delivered"},
-		"shown":     {"visad", "shown"},
+		"queued":    {Sv: "köad", En: "queued"},
+		"delivered": {Sv: "levererad", En: "delivered"},
+		"shown":     {Sv: "visad", En: "shown"},
 	}
 	centralActivations = []centralChoice{
 		{Value: node.ActivationActivated, Sv: "aktiverad", En: "activated"},
@@ -153,7 +153,7 @@ var (
 func activationLab(state string) web.Lab {
 	for _, c := range centralActivations {
 		if c.Value == state {
-			return web.Lab{c.Sv, c.En}
+			return web.Lab{Sv: c.Sv, En: c.En}
 		}
 	}
 	return web.Lab{Sv: state}
@@ -172,9 +172,9 @@ func targetLab(t string) web.Lab {
 	case err != nil:
 		return web.Lab{Sv: t}
 	case k == "all":
-		return web.Lab{"Alla", "all"}
+		return web.Lab{Sv: "Alla", En: "all"}
 	case k == "municipality":
-		return web.Lab{"Kommun " + v, "municipality"}
+		return web.Lab{Sv: "Kommun " + v, En: "municipality"}
 	}
 	return web.Lab{Sv: v, En: "node"}
 }

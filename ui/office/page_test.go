@@ -3,8 +3,6 @@ package office
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +16,8 @@ import (
 	"github.com/safepoint-se/safepoint/sync/central"
 	"github.com/safepoint-se/safepoint/sync/link"
 	"github.com/safepoint-se/safepoint/sync/synctest"
+	"github.com/safepoint-se/safepoint/ui/web"
+	"github.com/safepoint-se/safepoint/ui/webtest"
 )
 
 // centralEnv is a real central: mosquitto, a central.Receiver on its own
@@ -34,8 +34,8 @@ func newCentralEnv(t *testing.T, ctx context.Context) *centralEnv {
 	mq := synctest.StartMosquitto(t)
 	clog := synctest.OpenLog(t, filepath.Join(t.TempDir(), "central"), "central", nil)
 	recv := synctest.RunCentral(t, ctx, central.Opts{Broker: mq.URL(), Log: clog})
-	srv := httptest.NewServer(New(Options{Log: clog, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Nodes: func() any { return recv.Nodes() }, Downlink: recv}))
+	site := web.New(web.Options{Accounts: clog.Accounts(), Logger: webtest.Discard()})
+	srv := httptest.NewServer(site.Handler(New(Options{Clock: clog.Clock(), Logger: webtest.Discard(), Downlink: recv, Nodes: recv.Nodes})))
 	t.Cleanup(srv.Close)
 	return &centralEnv{mq: mq, recv: recv, log: clog, srv: srv}
 }
@@ -61,18 +61,13 @@ func (e *centralEnv) directives(t *testing.T) []central.Summary {
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // pageCSRF is the csrf field of a page's forms, as a browser posts it.
-func pageCSRF(t *testing.T, page reply) string {
+func pageCSRF(t *testing.T, page webtest.Reply) string {
 	t.Helper()
-	m := csrfField.FindSubmatch(page.body)
+	m := csrfField.FindSubmatch(page.Body)
 	if m == nil {
-		t.Fatalf("no csrf field in the page:\n%s", page.body)
+		t.Fatalf("no csrf field in the page:\n%s", page.Body)
 	}
 	return string(m[1])
-}
-
-func (s *session) postForm(t *testing.T, path string, form url.Values) reply {
-	t.Helper()
-	return do(t, s.c, "POST", s.base+path, "application/x-www-form-urlencoded", form.Encode())
 }
 
 // deliveryState is a node's state on a directive's page: queued,
@@ -110,24 +105,24 @@ func TestCentralPage(t *testing.T) {
 	}
 
 	// Without a session: to the login, and back here after it.
-	anon := newClient(t, e.srv)
+	anon := webtest.NewClient(t, e.srv)
 	for _, path := range []string{"/central", "/central/directives/x"} {
-		r := do(t, anon, "GET", e.srv.URL+path, "", "")
-		if want := "/login?next=" + url.QueryEscape(path); r.code != http.StatusSeeOther || r.header.Get("Location") != want {
-			t.Errorf("GET %s without a session: %d to %q, want 303 to %q", path, r.code, r.header.Get("Location"), want)
+		r := webtest.Do(t, anon, "GET", e.srv.URL+path, "", "")
+		if want := "/login?next=" + url.QueryEscape(path); r.Code != http.StatusSeeOther || r.Header.Get("Location") != want {
+			t.Errorf("GET %s without a session: %d to %q, want 303 to %q", path, r.Code, r.Header.Get("Location"), want)
 		}
 	}
-	if r := do(t, anon, "POST", e.srv.URL+"/central/announcements", "application/x-www-form-urlencoded",
-		"target=all&title_sv=x"); r.code != http.StatusSeeOther || r.header.Get("Location") != "/login" {
+	if r := webtest.Do(t, anon, "POST", e.srv.URL+"/central/announcements", "application/x-www-form-urlencoded",
+		"target=all&title_sv=x"); r.Code != http.StatusSeeOther || r.Header.Get("Location") != "/login" {
 		t.Errorf("POST without a session: %s, want 303 to /login", r)
 	}
 
-	stina := login(t, e.srv, "stina", "stina-password-1")
-	page := stina.get(t, "/central")
-	if page.code != http.StatusOK {
+	stina := webtest.Login(t, e.srv, "stina", "stina-password-1")
+	page := stina.Get(t, "/central")
+	if page.Code != http.StatusOK {
 		t.Fatalf("GET /central: %s", page)
 	}
-	body := string(page.body)
+	body := string(page.Body)
 	for _, want := range []string{"Trygghetspunkter", "<strong>byhuset-a</strong>", "<strong>macken-b</strong>", "<strong>skolan-c</strong>",
 		"frånkopplad", "aldrig", `value="all"`, `value="municipality:2161"`, `value="municipality:0180"`, `value="node:macken-b"`,
 		`action="/central/announcements"`, "Nytt meddelande", "Skickat", "Inget skickat än",
@@ -151,17 +146,17 @@ func TestCentralPage(t *testing.T) {
 	ann := url.Values{"target": {"municipality:2161"}, "title_sv": {"Vatten delas ut vid skolan"},
 		"title_en": {"Water at the school"}, "body_sv": {"Kl. 14–16."}, "severity": {"warning"},
 		"valid_until": {"2099-01-01T12:00"}}
-	if r := stina.postForm(t, "/central/announcements", ann); r.code != http.StatusForbidden {
+	if r := stina.PostForm(t, "/central/announcements", ann); r.Code != http.StatusForbidden {
 		t.Fatalf("announcement without csrf: %s, want 403", r)
 	}
 	if n := len(e.directives(t)); n != 0 {
 		t.Fatalf("%d directives after a refused post", n)
 	}
 	ann.Set("csrf", csrf)
-	r := stina.postForm(t, "/central/announcements", ann)
-	loc := r.header.Get("Location")
-	if r.code != http.StatusSeeOther || !strings.HasPrefix(loc, "/central?sent=") {
-		t.Fatalf("announcement: %d to %q, want 303 to /central?sent=ID", r.code, loc)
+	r := stina.PostForm(t, "/central/announcements", ann)
+	loc := r.Header.Get("Location")
+	if r.Code != http.StatusSeeOther || !strings.HasPrefix(loc, "/central?sent=") {
+		t.Fatalf("announcement: %d to %q, want 303 to /central?sent=ID", r.Code, loc)
 	}
 	list := e.directives(t)
 	if len(list) != 1 || list[0].Kind != central.KindAnnouncement || list[0].Target != "municipality:2161" ||
@@ -185,8 +180,8 @@ func TestCentralPage(t *testing.T) {
 		}
 	}
 
-	page = stina.get(t, loc)
-	body = string(page.body)
+	page = stina.Get(t, loc)
+	body = string(page.Body)
 	detail := "/central/directives/" + id
 	for _, want := range []string{"Skickat till 2 trygghetspunkt", `href="` + detail + `"`, "Vatten delas ut vid skolan",
 		"Kommun 2161", "stina", "<strong>0/2</strong>"} {
@@ -194,17 +189,17 @@ func TestCentralPage(t *testing.T) {
 			t.Errorf("after sending, the page lacks %q", want)
 		}
 	}
-	page = stina.get(t, detail)
-	if page.code != http.StatusOK {
+	page = stina.Get(t, detail)
+	if page.Code != http.StatusOK {
 		t.Fatalf("GET %s: %s", detail, page)
 	}
 	for n, want := range map[string]string{"byhuset-a": "queued", "macken-b": "queued", "skolan-c": ""} {
-		if got := deliveryState(page.body, n); got != want {
+		if got := deliveryState(page.Body, n); got != want {
 			t.Errorf("%s on the directive's page: %q, want %q", n, got, want)
 		}
 	}
 	for _, want := range []string{"köad", "Vatten delas ut vid skolan", "Water at the school", "Kl. 14–16.", "2099-01-01 12:00", "Varning"} {
-		if !strings.Contains(string(page.body), want) {
+		if !strings.Contains(string(page.Body), want) {
 			t.Errorf("the directive's page lacks %q", want)
 		}
 	}
@@ -212,18 +207,18 @@ func TestCentralPage(t *testing.T) {
 	// A node's link takes it and shows it: visad, at central and here.
 	e.startNodeLink(t, ctx, "byhuset-a", "2161")
 	if !synctest.Eventually(30*time.Second, func() bool {
-		return deliveryState(stina.get(t, detail).body, "byhuset-a") == "shown"
+		return deliveryState(stina.Get(t, detail).Body, "byhuset-a") == "shown"
 	}) {
-		t.Fatalf("byhuset-a never shown on the directive's page:\n%s", stina.get(t, detail).body)
+		t.Fatalf("byhuset-a never shown on the directive's page:\n%s", stina.Get(t, detail).Body)
 	}
-	page = stina.get(t, detail)
-	if got := deliveryState(page.body, "macken-b"); got != "queued" {
+	page = stina.Get(t, detail)
+	if got := deliveryState(page.Body, "macken-b"); got != "queued" {
 		t.Errorf("macken-b, no link: %q, want queued", got)
 	}
-	if !strings.Contains(string(page.body), "visad") {
+	if !strings.Contains(string(page.Body), "visad") {
 		t.Error("the directive's page does not say visad")
 	}
-	body = string(stina.get(t, "/central").body)
+	body = string(stina.Get(t, "/central").Body)
 	if !strings.Contains(body, "levererat <span class=\"en\">delivered</span> <strong>1/2</strong> · visat <span class=\"en\">shown</span> <strong>1/2</strong>") {
 		t.Errorf("Skickat does not count 1/2 delivered and shown:\n%s", body)
 	}
@@ -232,29 +227,29 @@ func TestCentralPage(t *testing.T) {
 	}
 
 	// A refused form: 400 with the message, the typed values kept, nothing sent.
-	r = stina.postForm(t, "/central/announcements", url.Values{"csrf": {csrf}, "target": {"all"},
+	r = stina.PostForm(t, "/central/announcements", url.Values{"csrf": {csrf}, "target": {"all"},
 		"title_en": {"Only English"}, "body_sv": {"Ingen rubrik"}})
-	if r.code != http.StatusBadRequest {
+	if r.Code != http.StatusBadRequest {
 		t.Fatalf("no title_sv: %s, want 400", r)
 	}
 	for _, want := range []string{"rubrik på svenska krävs", "title.sv: required", `value="Only English"`, ">Ingen rubrik</textarea>",
 		`<option value="all" selected>`} {
-		if !strings.Contains(string(r.body), want) {
+		if !strings.Contains(string(r.Body), want) {
 			t.Errorf("the refused form's page lacks %q", want)
 		}
 	}
-	r = stina.postForm(t, "/central/announcements", url.Values{"csrf": {csrf}, "target": {"all"},
+	r = stina.PostForm(t, "/central/announcements", url.Values{"csrf": {csrf}, "target": {"all"},
 		"title_sv": {"Tid"}, "valid_until": {"imorgon"}})
-	if r.code != http.StatusBadRequest || !strings.Contains(string(r.body), "ogiltig tid") || !strings.Contains(string(r.body), `value="imorgon"`) {
-		t.Errorf("a bad valid_until: %d, want 400 with the message and the value kept", r.code)
+	if r.Code != http.StatusBadRequest || !strings.Contains(string(r.Body), "ogiltig tid") || !strings.Contains(string(r.Body), `value="imorgon"`) {
+		t.Errorf("a bad valid_until: %d, want 400 with the message and the value kept", r.Code)
 	}
-	r = stina.postForm(t, "/central/announcements", url.Values{"csrf": {csrf}, "target": {"node:okand"}, "title_sv": {"Till ingen"}})
-	if r.code != http.StatusNotFound || !strings.Contains(string(r.body), "inte hört av") {
-		t.Errorf("an unknown node: %d, want 404 with the message", r.code)
+	r = stina.PostForm(t, "/central/announcements", url.Values{"csrf": {csrf}, "target": {"node:okand"}, "title_sv": {"Till ingen"}})
+	if r.Code != http.StatusNotFound || !strings.Contains(string(r.Body), "inte hört av") {
+		t.Errorf("an unknown node: %d, want 404 with the message", r.Code)
 	}
-	r = stina.postForm(t, "/central/announcements", url.Values{"csrf": {csrf}, "target": {""}, "title_sv": {"Till vem?"}})
-	if r.code != http.StatusBadRequest || !strings.Contains(string(r.body), "välj mottagare") {
-		t.Errorf("no target: %d, want 400 with the message", r.code)
+	r = stina.PostForm(t, "/central/announcements", url.Values{"csrf": {csrf}, "target": {""}, "title_sv": {"Till vem?"}})
+	if r.Code != http.StatusBadRequest || !strings.Contains(string(r.Body), "välj mottagare") {
+		t.Errorf("no target: %d, want 400 with the message", r.Code)
 	}
 	if n := len(e.directives(t)); n != 1 {
 		t.Fatalf("%d directives after refused forms, want 1", n)
@@ -262,13 +257,13 @@ func TestCentralPage(t *testing.T) {
 
 	// Escaping: a title with a script is text wherever it shows.
 	evil := `<script>alert("x")</script>`
-	r = stina.postForm(t, "/central/announcements", url.Values{"csrf": {csrf}, "target": {"node:skolan-c"}, "title_sv": {evil}})
-	if r.code != http.StatusSeeOther {
+	r = stina.PostForm(t, "/central/announcements", url.Values{"csrf": {csrf}, "target": {"node:skolan-c"}, "title_sv": {evil}})
+	if r.Code != http.StatusSeeOther {
 		t.Fatalf("announcement with markup: %s", r)
 	}
 	evilID := e.directives(t)[0].ID
 	for _, path := range []string{"/central", "/central/directives/" + evilID} {
-		b := string(stina.get(t, path).body)
+		b := string(stina.Get(t, path).Body)
 		if strings.Contains(b, evil) || strings.Contains(strings.ToLower(b), "<script") || !strings.Contains(b, "&lt;script&gt;") {
 			t.Errorf("%s does not escape the title:\n%s", path, b)
 		}
@@ -277,90 +272,73 @@ func TestCentralPage(t *testing.T) {
 	// Activation: staff may not (403, nothing sent), an admin may.
 	act := url.Values{"csrf": {csrf}, "target": {"all"}, "state": {"exercise"}, "note": {"Övning hela dagen"}}
 	before := len(e.directives(t))
-	if r := stina.postForm(t, "/central/activation", act); r.code != http.StatusForbidden || !strings.Contains(r.errorText(), "needs admin") {
+	if r := stina.PostForm(t, "/central/activation", act); r.Code != http.StatusForbidden || !strings.Contains(r.ErrorText(), "needs admin") {
 		t.Errorf("activation as staff: %s, want 403 from the role check", r)
 	}
 	if n := len(e.directives(t)); n != before {
 		t.Fatalf("staff's refused activation sent a directive")
 	}
-	adam := login(t, e.srv, "adam", "adam-password-1")
-	page = adam.get(t, "/central")
-	if !strings.Contains(string(page.body), `action="/central/activation"`) || !strings.Contains(string(page.body), "övning") {
+	adam := webtest.Login(t, e.srv, "adam", "adam-password-1")
+	page = adam.Get(t, "/central")
+	if !strings.Contains(string(page.Body), `action="/central/activation"`) || !strings.Contains(string(page.Body), "övning") {
 		t.Error("the admin's page lacks the activation form")
 	}
 	act.Set("csrf", pageCSRF(t, page))
 	act.Set("state", "")
-	if r := adam.postForm(t, "/central/activation", act); r.code != http.StatusBadRequest || !strings.Contains(string(r.body), "välj läge") ||
-		!strings.Contains(string(r.body), `value="Övning hela dagen"`) {
-		t.Errorf("activation without a state: %d, want 400 with the message and the note kept", r.code)
+	if r := adam.PostForm(t, "/central/activation", act); r.Code != http.StatusBadRequest || !strings.Contains(string(r.Body), "välj läge") ||
+		!strings.Contains(string(r.Body), `value="Övning hela dagen"`) {
+		t.Errorf("activation without a state: %d, want 400 with the message and the note kept", r.Code)
 	}
 	act.Set("state", "exercise")
-	r = adam.postForm(t, "/central/activation", act)
-	if r.code != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/central?sent=") {
+	r = adam.PostForm(t, "/central/activation", act)
+	if r.Code != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/central?sent=") {
 		t.Fatalf("activation as admin: %s", r)
 	}
 	list = e.directives(t)
 	if len(list) != before+1 || list[0].Kind != central.KindActivation || list[0].Nodes != 3 || list[0].By != "adam" {
 		t.Fatalf("after the activation: %+v", list)
 	}
-	body = string(adam.get(t, "/central").body)
+	body = string(adam.Get(t, "/central").Body)
 	for _, want := range []string{"Aktivering", "övning / exercise · Övning hela dagen", "Alla"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("Skickat lacks %q after the activation", want)
 		}
 	}
 	if !synctest.Eventually(30*time.Second, func() bool {
-		return deliveryState(adam.get(t, "/central/directives/"+list[0].ID).body, "byhuset-a") == "shown"
+		return deliveryState(adam.Get(t, "/central/directives/"+list[0].ID).Body, "byhuset-a") == "shown"
 	}) {
 		t.Error("the activation never shown at byhuset-a")
 	}
 
 	// A viewer reads, without forms.
-	vera := login(t, e.srv, "vera", "vera-password-1")
-	page = vera.get(t, "/central")
-	if page.code != http.StatusOK || strings.Contains(string(page.body), `action="/central/announcements"`) ||
-		!strings.Contains(string(page.body), "byhuset-a") {
-		t.Errorf("viewer's page: %d, want 200 with the nodes and no form", page.code)
+	vera := webtest.Login(t, e.srv, "vera", "vera-password-1")
+	page = vera.Get(t, "/central")
+	if page.Code != http.StatusOK || strings.Contains(string(page.Body), `action="/central/announcements"`) ||
+		!strings.Contains(string(page.Body), "byhuset-a") {
+		t.Errorf("viewer's page: %d, want 200 with the nodes and no form", page.Code)
 	}
-	if r := vera.get(t, "/central/directives/no-such-id"); r.code != http.StatusNotFound || !strings.Contains(string(r.body), "Finns inte") {
-		t.Errorf("an unknown directive: %d, want 404", r.code)
-	}
-}
-
-// TestCentralPageOnNode: a node serves no central page, whoever asks.
-func TestCentralPageOnNode(t *testing.T) {
-	e := newAuthEnv(t, Options{}, false, nil)
-	e.addAccount(t, "adam", node.RoleAdmin, "adam-password-1")
-	adam := login(t, e.srv, "adam", "adam-password-1")
-	for _, c := range []struct{ method, path string }{{"GET", "/central"}, {"GET", "/central/directives/x"},
-		{"POST", "/central/announcements"}, {"POST", "/central/activation"}} {
-		form := url.Values{"csrf": {adam.csrf}, "target": {"all"}, "title_sv": {"x"}, "state": {"exercise"}}
-		if r := do(t, adam.c, c.method, e.srv.URL+c.path, "application/x-www-form-urlencoded", form.Encode()); r.code != http.StatusNotFound {
-			t.Errorf("%s %s on a node: %s, want 404", c.method, c.path, r)
-		}
-	}
-	if n := eventCount(t, e.l); n != 0 {
-		t.Errorf("%d events written on the node", n)
+	if r := vera.Get(t, "/central/directives/no-such-id"); r.Code != http.StatusNotFound || !strings.Contains(string(r.Body), "Finns inte") {
+		t.Errorf("an unknown directive: %d, want 404", r.Code)
 	}
 }
 
 // TestCentralPageRoutes: the page's routes and their least roles.
 func TestCentralPageRoutes(t *testing.T) {
-	e := newAuthEnv(t, Options{}, false, nil)
 	want := map[string]node.Role{
 		"GET /central":                 node.RoleViewer,
 		"POST /central/announcements":  node.RoleStaff,
 		"POST /central/activation":     node.RoleAdmin,
 		"GET /central/directives/{id}": node.RoleViewer,
 	}
-	for _, rt := range e.s.routes() {
+	routeName := func(rt web.Route) string { return rt.Method + " " + rt.Path }
+	for _, rt := range New(Options{}).Routes() {
 		role, ok := want[routeName(rt)]
 		if !ok {
 			continue
 		}
 		delete(want, routeName(rt))
-		if rt.access != staffPage || rt.minRole() != role {
-			t.Errorf("%s: access %d, role %s; want a staff page for %s", routeName(rt), rt.access, rt.minRole(), role)
+		if rt.Access != web.StaffPage || rt.MinRole() != role {
+			t.Errorf("%s: access %d, role %s; want a staff page for %s", routeName(rt), rt.Access, rt.MinRole(), role)
 		}
 	}
 	for name := range want {
@@ -388,19 +366,19 @@ func TestWithdrawRoute(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	stina := login(t, e.srv, "stina", "stina-password-1")
-	post := func(s *session, path, body string) reply {
-		return do(t, s.c, "POST", s.base+path, "application/json", body, "X-CSRF-Token", s.csrf)
+	stina := webtest.Login(t, e.srv, "stina", "stina-password-1")
+	post := func(s *webtest.Session, path, body string) webtest.Reply {
+		return webtest.Do(t, s.C, "POST", s.Base+path, "application/json", body, "X-CSRF-Token", s.CSRF)
 	}
 	r := post(stina, "/api/announcements", `{"target":"municipality:2161","title":{"sv":"Storm"},"severity":"warning"}`)
 	var created struct{ ID string }
-	if r.code != http.StatusCreated || json.Unmarshal(r.body, &created) != nil {
+	if r.Code != http.StatusCreated || json.Unmarshal(r.Body, &created) != nil {
 		t.Fatalf("announcement: %s", r)
 	}
-	if r := post(login(t, e.srv, "vera", "vera-password-1"), "/api/announcements/"+created.ID+"/withdraw", `{}`); r.code != http.StatusForbidden {
+	if r := post(webtest.Login(t, e.srv, "vera", "vera-password-1"), "/api/announcements/"+created.ID+"/withdraw", `{}`); r.Code != http.StatusForbidden {
 		t.Errorf("a viewer withdrew: %s", r)
 	}
-	if r := post(stina, "/api/announcements/nope/withdraw", `{}`); r.code != http.StatusNotFound {
+	if r := post(stina, "/api/announcements/nope/withdraw", `{}`); r.Code != http.StatusNotFound {
 		t.Errorf("withdrawing an unknown id: %s", r)
 	}
 	r = post(stina, "/api/announcements/"+created.ID+"/withdraw", `{}`)
@@ -408,14 +386,14 @@ func TestWithdrawRoute(t *testing.T) {
 		ID    string
 		Nodes int
 	}
-	if r.code != http.StatusCreated || json.Unmarshal(r.body, &w) != nil || w.Nodes != 2 {
+	if r.Code != http.StatusCreated || json.Unmarshal(r.Body, &w) != nil || w.Nodes != 2 {
 		t.Fatalf("withdraw: %s, want 201 to the announcement's 2 nodes", r)
 	}
 	d, ok, err := e.recv.Directive(ctx, w.ID)
 	if err != nil || !ok || d.Kind != central.KindWithdrawal || d.Target != "municipality:2161" || !strings.Contains(string(d.Payload), created.ID) {
 		t.Fatalf("the withdrawal directive %+v %v %v", d, ok, err)
 	}
-	if r := post(stina, "/api/announcements/"+w.ID+"/withdraw", `{}`); r.code != http.StatusNotFound {
+	if r := post(stina, "/api/announcements/"+w.ID+"/withdraw", `{}`); r.Code != http.StatusNotFound {
 		t.Errorf("withdrawing a withdrawal: %s, want 404", r)
 	}
 }

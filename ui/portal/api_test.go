@@ -1,85 +1,67 @@
 package portal
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/ui/api"
+	"github.com/safepoint-se/safepoint/ui/web"
+	"github.com/safepoint-se/safepoint/ui/webtest"
 )
 
-type wallClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (w *wallClock) Now() time.Time  { w.mu.Lock(); defer w.mu.Unlock(); return w.t }
-func (w *wallClock) Set(t time.Time) { w.mu.Lock(); defer w.mu.Unlock(); w.t = t }
-
+// newTestServer serves the portal on a new log (on clock, when not nil),
+// on a site of its own.
 func newTestServer(t *testing.T, opts Options, clock *node.Clock) (*httptest.Server, *node.Log) {
 	t.Helper()
-	l, err := node.Open(context.Background(), filepath.Join(t.TempDir(), node.FileName), node.Options{Origin: "sp-test", Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	e := webtest.Start(t, clock, false, func(l *node.Log) http.Handler { return serve(l, opts) })
+	return e.Srv, e.Log
+}
+
+// serve is the portal on l on a site of its own.
+func serve(l *node.Log, opts Options) http.Handler {
+	return newSite(l, opts).Handler()
+}
+
+// newSite is a site with the portal on l.
+func newSite(l *node.Log, opts Options) *site {
 	opts.Log = l
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Logger = webtest.Discard()
 	}
-	srv := httptest.NewServer(New(opts))
-	t.Cleanup(srv.Close)
-	return srv, l
+	s := web.New(web.Options{Accounts: l.Accounts(), Logger: opts.Logger})
+	return &site{Site: s, p: New(s, opts)}
 }
 
-func post(t *testing.T, url, contentType, body string) (int, map[string]any) {
-	t.Helper()
-	resp, err := http.Post(url, contentType, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("%s: answer is not JSON: %v", url, err)
-	}
-	return resp.StatusCode, out
+// site is a web.Site serving a portal.
+type site struct {
+	*web.Site
+	p *Portal
 }
 
-func eventCount(t *testing.T, l *node.Log) int {
-	t.Helper()
-	n := 0
-	if err := l.Events(context.Background(), func(node.Event) error { n++; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
+func (s *site) Handler() http.Handler { return s.Site.Handler(s.p) }
 
 var receiptRE = regexp.MustCompile(`^[23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{8}$`)
 
 func TestCreate(t *testing.T) {
 	srv, l := newTestServer(t, Options{}, nil)
-	code, out := post(t, srv.URL+"/api/reports", "application/json",
+	code, out := webtest.Post(t, srv.URL+"/api/reports", "application/json",
 		`{"category":"road","text":"  Träd över vägen  ","place":"Byvägen 3","urgency":"high"}`)
 	if code != http.StatusCreated || out["id"] == "" || !receiptRE.MatchString(out["receipt"].(string)) {
 		t.Fatalf("report: %d %v", code, out)
 	}
-	code, out = post(t, srv.URL+"/api/checkins", "application/json; charset=utf-8",
+	code, out = webtest.Post(t, srv.URL+"/api/checkins", "application/json; charset=utf-8",
 		`{"size":3,"status":"needs_help","need":"heat","name":"Anna","contact":"070","details":"rullstol"}`)
-	if code != http.StatusCreated || !receiptRE.MatchString(out["receipt"].(string)) || len(out["household"].(string)) != HouseholdLen {
+	if code != http.StatusCreated || !receiptRE.MatchString(out["receipt"].(string)) || len(out["household"].(string)) != api.HouseholdLen {
 		t.Fatalf("check-in: %d %v", code, out)
 	}
 	household := out["household"].(string)
-	code, out = post(t, srv.URL+"/api/checkins", "application/json",
+	code, out = webtest.Post(t, srv.URL+"/api/checkins", "application/json",
 		`{"household":"`+strings.ToLower(household)+`","size":4,"status":"safe"}`)
 	if code != http.StatusCreated || out["household"] != household {
 		t.Fatalf("check-in with a known household: %d %v", code, out)
@@ -102,8 +84,8 @@ func TestCreate(t *testing.T) {
 
 func TestBadInputWritesNothing(t *testing.T) {
 	srv, l := newTestServer(t, Options{PostPerMinute: 1e6, PostBurst: 1000}, nil)
-	before := eventCount(t, l)
-	big := `{"category":"road","text":"` + strings.Repeat("a", MaxBody) + `"}`
+	before := webtest.EventCount(t, l)
+	big := `{"category":"road","text":"` + strings.Repeat("a", web.MaxBody) + `"}`
 	tests := []struct {
 		name, path, ctype, body string
 		status                  int
@@ -136,14 +118,14 @@ func TestBadInputWritesNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out := post(t, srv.URL+tt.path, tt.ctype, tt.body)
+			code, out := webtest.Post(t, srv.URL+tt.path, tt.ctype, tt.body)
 			msg, _ := out["error"].(string)
 			if code != tt.status || !strings.Contains(msg, tt.msg) {
 				t.Errorf("got %d %q, want %d containing %q", code, msg, tt.status, tt.msg)
 			}
 		})
 	}
-	if after := eventCount(t, l); after != before {
+	if after := webtest.EventCount(t, l); after != before {
 		t.Errorf("bad input wrote %d events", after-before)
 	}
 }
@@ -168,28 +150,13 @@ func TestPublicRateLimit(t *testing.T) {
 			t.Fatalf("codes %v, want %v", codes, want)
 		}
 	}
-	if n := eventCount(t, l); n != 3 {
+	if n := webtest.EventCount(t, l); n != 3 {
 		t.Errorf("%d events, want 3", n)
 	}
 }
 
-func TestLimiterForgetsIdleClients(t *testing.T) {
-	lim := newLimiter(1, 1, time.Minute)
-	now := time.Unix(1000, 0)
-	for i := 0; i < 100; i++ {
-		lim.allow(string(rune('a'+i%26))+string(rune('a'+i/26)), now)
-	}
-	if ok, _ := lim.allow("aa", now); ok {
-		t.Error("second request within the burst allowed")
-	}
-	lim.allow("late", now.Add(2*time.Minute))
-	if n := len(lim.clients); n != 1 {
-		t.Errorf("%d clients kept after the idle sweep, want 1", n)
-	}
-}
-
 func TestStatusClock(t *testing.T) {
-	wall := &wallClock{t: time.Unix(0, 0)}
+	wall := webtest.Wall(time.Unix(0, 0))
 	srv, _ := newTestServer(t, Options{}, node.NewClock(wall.Now))
 	get := func() Status {
 		resp, err := http.Get(srv.URL + "/api/status")

@@ -11,6 +11,8 @@ import (
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/sync/link"
 	"github.com/safepoint-se/safepoint/sync/wire"
+	"github.com/safepoint-se/safepoint/ui/api"
+	"github.com/safepoint-se/safepoint/ui/webtest"
 )
 
 // TestActivationShown: a point.activation from central's stream puts the
@@ -60,9 +62,9 @@ func TestActivationShown(t *testing.T) {
 // municipality until central acknowledges its event, and then at what
 // time (Swedish time) it did.
 func TestReceiptDelivered(t *testing.T) {
-	wall := &wallClock{t: time.Date(2026, 11, 24, 13, 2, 0, 0, time.UTC)}
-	srv, l := newTestServer(t, Options{Sync: func() SyncStatus { return SyncStatus{Configured: true} }}, node.NewClock(wall.Now))
-	code, out := post(t, srv.URL+"/api/reports", "application/json", `{"category":"road","text":"Träd över vägen"}`)
+	wall := webtest.Wall(time.Date(2026, 11, 24, 13, 2, 0, 0, time.UTC))
+	srv, l := newTestServer(t, Options{Sync: func() api.SyncStatus { return api.SyncStatus{Configured: true} }}, node.NewClock(wall.Now))
+	code, out := webtest.Post(t, srv.URL+"/api/reports", "application/json", `{"category":"road","text":"Träd över vägen"}`)
 	if code != http.StatusCreated {
 		t.Fatalf("report: %d %v", code, out)
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/ui/web"
+	"github.com/safepoint-se/safepoint/ui/webtest"
 )
 
 // noRedirect is a client that shows redirects instead of following them.
@@ -121,10 +122,9 @@ func TestCaptivePortalProbes(t *testing.T) {
 		}
 	})
 	t.Run("staff HTTPS is not redirected", func(t *testing.T) {
-		l, _ := node.Open(context.Background(), filepath.Join(t.TempDir(), node.FileName), node.Options{Origin: "sp-tls"})
-		t.Cleanup(func() { l.Close() })
-		srv := httptest.NewTLSServer(New(Options{Log: l, PortalHost: "safepoint.lan"}))
-		t.Cleanup(srv.Close)
+		srv := webtest.Start(t, nil, true, func(l *node.Log) http.Handler {
+			return serve(l, Options{PortalHost: "safepoint.lan"})
+		}).Srv
 		client := srv.Client()
 		client.CheckRedirect = noRedirect.CheckRedirect
 		if resp, _ := get(t, client, srv.URL+"/login", "Host", "10.0.0.1:8443"); resp.StatusCode != 200 {
@@ -166,7 +166,7 @@ func TestLanguageChoice(t *testing.T) {
 }
 
 func TestRightToLeftLanguage(t *testing.T) {
-	cat, err := LoadCatalog("testdata/i18n")
+	cat, err := web.LoadCatalog("testdata/i18n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestRightToLeftLanguage(t *testing.T) {
 }
 
 func TestLanguageFiles(t *testing.T) {
-	cat, err := LoadCatalog("")
+	cat, err := web.LoadCatalog("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestLanguageFiles(t *testing.T) {
 	// Every key the templates use exists in Swedish.
 	used := map[string]bool{}
 	literal := regexp.MustCompile(`\.T "([a-z_.-]+)"`)
-	files, _ := filepath.Glob("templates/portal/*.html")
+	files, _ := filepath.Glob("templates/*.html")
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -230,7 +230,7 @@ func TestLanguageFiles(t *testing.T) {
 		}
 	}
 	// English and lättläst have the same advice as Swedish.
-	ids := func(l *Lang) (out []string) {
+	ids := func(l *web.Lang) (out []string) {
 		for _, g := range l.Guide {
 			out = append(out, g.ID)
 		}
@@ -245,23 +245,6 @@ func TestLanguageFiles(t *testing.T) {
 			if _, ok := easy.Messages[key]; !ok {
 				t.Errorf("lättläst lacks status text %q", key)
 			}
-		}
-	}
-}
-
-func TestLanguageFileErrors(t *testing.T) {
-	for name, content := range map[string]string{
-		"Bad_Name.toml": `name = "x"`,
-		"xx.toml":       "name = \"x\"\ndir = \"up\"\n",
-		"yy.toml":       "name = \"x\"\ncolour = \"red\"\n",
-		"zz.toml":       "name = \"x\"\nfallback = \"nowhere\"\n",
-	} {
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := LoadCatalog(dir); err == nil {
-			t.Errorf("%s loaded: %s", name, content)
 		}
 	}
 }
@@ -353,7 +336,7 @@ func TestFormLimits(t *testing.T) {
 	}
 
 	srv2, l2 := newTestServer(t, Options{PostPerMinute: -1}, nil)
-	big := url.Values{"category": {"road"}, "text": {strings.Repeat("x", MaxBody)}}
+	big := url.Values{"category": {"road"}, "text": {strings.Repeat("x", web.MaxBody)}}
 	if resp, _ := postForm(t, noRedirect, srv2.URL+"/report", big); resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversized form: %d", resp.StatusCode)
 	}
@@ -363,7 +346,7 @@ func TestFormLimits(t *testing.T) {
 }
 
 func TestUntrustedClockShowsNoTimes(t *testing.T) {
-	wall := &wallClock{t: time.Unix(0, 0)}
+	wall := webtest.Wall(time.Unix(0, 0))
 	srv, _ := newTestServer(t, Options{PostPerMinute: -1}, node.NewClock(wall.Now))
 	_, body := get(t, noRedirect, srv.URL+"/")
 	if !strings.Contains(body, "klockan i boxen är inte ställd") || strings.Contains(body, "01:00") {
@@ -398,14 +381,12 @@ func TestStatusPageFollowsState(t *testing.T) {
 }
 
 func TestLiveEvents(t *testing.T) {
-	l, err := node.Open(context.Background(), filepath.Join(t.TempDir(), node.FileName), node.Options{Origin: "sp-live"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	s := New(Options{Log: l})
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
+	var s *site
+	env := webtest.Start(t, nil, false, func(l *node.Log) http.Handler {
+		s = newSite(l, Options{})
+		return s.Handler()
+	})
+	srv, l := env.Srv, env.Log
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events", nil)
