@@ -1,7 +1,6 @@
 package board
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -45,12 +44,7 @@ func startEnv(t *testing.T, opts Options, clock *node.Clock, postPerMinute float
 	return e
 }
 
-func publicStatus(t *testing.T, srv *httptest.Server) portal.Status {
-	t.Helper()
-	r := webtest.Do(t, webtest.NewClient(t, srv), "GET", srv.URL+"/api/status", "", "")
-	var st portal.Status
-	if r.Code != http.StatusOK || json.Unmarshal(r.Body, &st) != nil {
-		t.Fatalf("GET /api/status: %s", r)
-	}
+func publicStatus(t *testing.T, srv *httptest.Server) (st portal.Status) {
+	webtest.GetJSON(t, srv, "/api/status", &st)
 	return st
 }

@@ -19,32 +19,22 @@ import (
 // on a site of its own.
 func newTestServer(t *testing.T, opts Options, clock *node.Clock) (*httptest.Server, *node.Log) {
 	t.Helper()
-	e := webtest.Start(t, clock, false, func(l *node.Log) http.Handler { return serve(l, opts) })
+	e := webtest.Start(t, clock, false, func(l *node.Log) http.Handler {
+		h, _ := serve(l, opts)
+		return h
+	})
 	return e.Srv, e.Log
 }
 
-// serve is the portal on l on a site of its own.
-func serve(l *node.Log, opts Options) http.Handler {
-	return newSite(l, opts).Handler()
-}
-
-// newSite is a site with the portal on l.
-func newSite(l *node.Log, opts Options) *site {
+// serve is the portal on l, on a site of its own.
+func serve(l *node.Log, opts Options) (http.Handler, *web.Site) {
 	opts.Log = l
 	if opts.Logger == nil {
 		opts.Logger = webtest.Discard()
 	}
-	s := web.New(web.Options{Accounts: l.Accounts(), Logger: opts.Logger})
-	return &site{Site: s, p: New(s, opts)}
+	site := web.New(web.Options{Accounts: l.Accounts(), Logger: opts.Logger})
+	return site.Handler(New(site, opts)), site
 }
-
-// site is a web.Site serving a portal.
-type site struct {
-	*web.Site
-	p *Portal
-}
-
-func (s *site) Handler() http.Handler { return s.Site.Handler(s.p) }
 
 var receiptRE = regexp.MustCompile(`^[23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{8}$`)
 

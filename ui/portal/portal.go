@@ -17,13 +17,6 @@ import (
 	"github.com/safepoint-se/safepoint/ui/web"
 )
 
-// Nearby is another safety point residents can go to, from the config.
-type Nearby struct {
-	Name  string `toml:"name" json:"name"`
-	Where string `toml:"where" json:"where"` // directions in words
-	Phone string `toml:"phone" json:"phone,omitempty"`
-}
-
 // Options configure a Portal. Zero fields mean defaults.
 type Options struct {
 	Log    *node.Log    // required
@@ -46,6 +39,13 @@ type Options struct {
 	Power func() node.PowerStatus
 	// Sync reads the link to central; nil when none is configured.
 	Sync func() api.SyncStatus
+}
+
+// Nearby is another safety point residents can go to, from the config.
+type Nearby struct {
+	Name  string `toml:"name" json:"name"`
+	Where string `toml:"where" json:"where"` // directions in words
+	Phone string `toml:"phone" json:"phone,omitempty"`
 }
 
 // Portal serves the residents: their pages, the captive-portal checks and

@@ -123,7 +123,8 @@ func TestCaptivePortalProbes(t *testing.T) {
 	})
 	t.Run("staff HTTPS is not redirected", func(t *testing.T) {
 		srv := webtest.Start(t, nil, true, func(l *node.Log) http.Handler {
-			return serve(l, Options{PortalHost: "safepoint.lan"})
+			h, _ := serve(l, Options{PortalHost: "safepoint.lan"})
+			return h
 		}).Srv
 		client := srv.Client()
 		client.CheckRedirect = noRedirect.CheckRedirect
@@ -381,10 +382,11 @@ func TestStatusPageFollowsState(t *testing.T) {
 }
 
 func TestLiveEvents(t *testing.T) {
-	var s *site
+	var site *web.Site
 	env := webtest.Start(t, nil, false, func(l *node.Log) http.Handler {
-		s = newSite(l, Options{})
-		return s.Handler()
+		h, s := serve(l, Options{})
+		site = s
+		return h
 	})
 	srv, l := env.Srv, env.Log
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -417,7 +419,7 @@ func TestLiveEvents(t *testing.T) {
 	if got := next(); got != "data: "+e.HLC.String() {
 		t.Fatalf("after an append: %q, want data: %s", got, e.HLC)
 	}
-	s.Close() // as on shutdown: the stream ends
+	site.Close() // as on shutdown: the stream ends
 	done := make(chan struct{})
 	go func() { io.Copy(io.Discard, resp.Body); close(done) }()
 	select {

@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -88,12 +87,7 @@ func (noDownlink) Directive(context.Context, string) (central.Directive, bool, e
 
 func (noDownlink) Directives(context.Context, int) ([]central.Summary, error) { return nil, nil }
 
-func publicStatus(t *testing.T, srv *httptest.Server) portal.Status {
-	t.Helper()
-	r := webtest.Do(t, webtest.NewClient(t, srv), "GET", srv.URL+"/api/status", "", "")
-	var st portal.Status
-	if r.Code != http.StatusOK || json.Unmarshal(r.Body, &st) != nil {
-		t.Fatalf("GET /api/status: %s", r)
-	}
+func publicStatus(t *testing.T, srv *httptest.Server) (st portal.Status) {
+	webtest.GetJSON(t, srv, "/api/status", &st)
 	return st
 }

@@ -172,6 +172,16 @@ func Post(t testing.TB, url, contentType, body string) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
+// GetJSON gets path from srv into v, or fails the test unless it is 200
+// with JSON that fits v.
+func GetJSON(t testing.TB, srv *httptest.Server, path string, v any) {
+	t.Helper()
+	r := Do(t, NewClient(t, srv), "GET", srv.URL+path, "", "")
+	if r.Code != http.StatusOK || json.Unmarshal(r.Body, v) != nil {
+		t.Fatalf("GET %s: %s", path, r)
+	}
+}
+
 // LoginJSON is the body of POST /api/login.
 func LoginJSON(name, password string) string {
 	b, _ := json.Marshal(map[string]string{"name": name, "password": password})
