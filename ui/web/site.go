@@ -59,9 +59,9 @@ func New(opts Options) *Site {
 type Access int
 
 const (
-	Public    Access = iota
-	StaffPage        // HTML for staff: without a session, a redirect to /login
-	StaffAPI         // JSON for staff: without a session, 401
+	Public    Access = iota // anyone
+	StaffPage               // HTML for staff: without a session, a redirect to /login
+	StaffAPI                // JSON for staff: without a session, 401
 )
 
 // Route is one entry of a part's route table. Every route a part serves is
