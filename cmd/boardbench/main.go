@@ -9,7 +9,8 @@
 //     -node-child), so that its memory (VmRSS) and CPU time are the node's
 //     alone: an event log on disk with a busy point's state (reports,
 //     check-ins, roster, journal, inventory), an admin account, and
-//     ui.New on a real http.Server on 127.0.0.1 with plain-HTTP staff
+//     the node's site (bench.NodeServer: web, portal, board on
+//     web.NewServer) on 127.0.0.1 with plain-HTTP staff
 //     routes (StaffTLS off), set up as cmd/safepoint sets up its own;
 //  2. logs in once (POST /api/login) and reads the node's VmRSS with no
 //     board open;
@@ -46,7 +47,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -68,7 +68,7 @@ import (
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/accounts"
 	"github.com/safepoint-se/safepoint/node/eventlog"
-	"github.com/safepoint-se/safepoint/ui"
+	"github.com/safepoint-se/safepoint/ui/web"
 )
 
 const account = "bench"
@@ -146,14 +146,12 @@ func serveNode(cfg config) error {
 	// user add): its password hash's memory is not the node's.
 	settle()
 	logger := bench.NodeLogger()
-	handler := ui.New(ui.Options{Log: l, Accounts: staff, Logger: logger, PostPerMinute: -1, StaffTLS: false})
-	srv := newServer(handler, logger)
+	srv := bench.NodeServer(l, staff, logger)
 	addr, err := bench.Serve(srv)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	defer handler.Close()
 
 	if cfg.memprofile != "" {
 		runtime.MemProfileRate = 4096 // the boards' small allocations too
@@ -198,22 +196,6 @@ func serveNode(cfg config) error {
 		}
 	}
 	return in.Err()
-}
-
-// newServer is the node's HTTP server, with cmd/safepoint's timeouts.
-// TODO(lead): use web.NewServer
-func newServer(handler *ui.Server, logger *slog.Logger) *http.Server {
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-	}
-	srv.RegisterOnShutdown(handler.Close)
-	return srv
 }
 
 // settle collects the garbage and returns the free memory to the system,
@@ -688,7 +670,7 @@ func (r result) print(w io.Writer) {
 // login posts the account's name and password and returns the session
 // cookie as a Cookie header value.
 func login(base, password string) (string, error) {
-	body, _ := json.Marshal(ui.LoginRequest{Name: account, Password: password})
+	body, _ := json.Marshal(web.LoginRequest{Name: account, Password: password})
 	resp, err := http.Post(base+"/api/login", "application/json", bytes.NewReader(body))
 	if err != nil {
 		return "", err

@@ -7,7 +7,8 @@
 //
 //  1. opens a node's event log in a temporary directory, appends a
 //     realistic state (the point's identity, some services, two
-//     announcements) and serves ui.New over a real http.Server on
+//     announcements) and serves the node's site (bench.NodeServer: web,
+//     portal, board on web.NewServer) on
 //     127.0.0.1, set up as cmd/safepoint sets up its own. The node runs in
 //     a process of its own (portalbench started again with -node-child),
 //     as nginx does, so that the load generator's goroutines, garbage and
@@ -37,7 +38,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -53,8 +53,8 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/internal/bench"
+	"github.com/safepoint-se/safepoint/node/accounts"
 	"github.com/safepoint-se/safepoint/node/eventlog"
-	"github.com/safepoint-se/safepoint/ui"
 )
 
 // nginxBin is where Debian's nginx package puts the server.
@@ -201,30 +201,20 @@ func startNode(ctx context.Context, dir string) (url string, stop func(), err er
 		l.Close()
 		return "", nil, err
 	}
-	logger := bench.NodeLogger()
-	srv := newServer(ui.New(ui.Options{Log: l, Logger: logger, PostPerMinute: -1}), logger)
-	addr, err := bench.Serve(srv)
+	staff, err := accounts.Open(ctx, l.File(), l.Clock().Wall)
 	if err != nil {
 		l.Close()
 		return "", nil, err
 	}
-	return "http://" + addr.String() + "/", func() { srv.Close(); l.Close() }, nil
-}
-
-// newServer is the node's HTTP server, with cmd/safepoint's timeouts.
-// TODO(lead): use web.NewServer
-func newServer(handler *ui.Server, logger *slog.Logger) *http.Server {
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	logger := bench.NodeLogger()
+	srv := bench.NodeServer(l, staff, logger)
+	addr, err := bench.Serve(srv)
+	if err != nil {
+		staff.Close()
+		l.Close()
+		return "", nil, err
 	}
-	srv.RegisterOnShutdown(handler.Close)
-	return srv
+	return "http://" + addr.String() + "/", func() { srv.Close(); staff.Close(); l.Close() }, nil
 }
 
 // serveNode is the node process: portalbench started again with the hidden

@@ -21,7 +21,8 @@ import (
 	"github.com/safepoint-se/safepoint/sync/broker"
 	"github.com/safepoint-se/safepoint/sync/central"
 	"github.com/safepoint-se/safepoint/sync/central/store"
-	"github.com/safepoint-se/safepoint/ui"
+	"github.com/safepoint-se/safepoint/ui/office"
+	"github.com/safepoint-se/safepoint/ui/web"
 )
 
 // centralConfig is the configuration of `safepoint central`.
@@ -88,10 +89,14 @@ func runCentral(ctx context.Context, args []string, env func(string) string, std
 	return serveCentral(ctx, cfg, newLogger(stderr, cfg.LogLevel, cfg.LogFormat))
 }
 
-func serveCentral(ctx context.Context, cfg centralConfig, logger *slog.Logger) error {
+func serveCentral(ctx context.Context, cfg centralConfig, root *slog.Logger) error {
+	// One logger per component, so an operator can filter them.
+	logger := root.With("component", "central")
+	uiLogger := root.With("component", "ui")
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	// Central's log holds the nodes' events; it keeps no personal data.
 	file := filepath.Join(cfg.Data, eventlog.FileName)
 	log, err := eventlog.Open(ctx, file, eventlog.Options{Origin: cfg.ID})
 	if err != nil {
@@ -103,8 +108,9 @@ func serveCentral(ctx context.Context, cfg centralConfig, logger *slog.Logger) e
 		}
 		logger.Info("Stopped")
 	}()
-	// Closed before the log (deferred after it): the log's close folds
-	// the WAL back into the file once the other connections are gone.
+	// The other stores of the database close before the log (deferred
+	// after it): the log's close folds the WAL back into the file once
+	// their connections are gone.
 	staff, err := accounts.Open(ctx, file, log.Clock().Wall)
 	if err != nil {
 		return err
@@ -128,7 +134,7 @@ func serveCentral(ctx context.Context, cfg centralConfig, logger *slog.Logger) e
 	var embedded *broker.Broker
 	if cfg.EmbeddedBroker != "" {
 		embedded, err = broker.New(broker.Opts{Addr: cfg.EmbeddedBroker,
-			UsersFile: filepath.Join(cfg.Data, "broker", "users"), Logger: logger})
+			UsersFile: filepath.Join(cfg.Data, "broker", "users"), Logger: root.With("component", "broker")})
 		if err != nil {
 			return err
 		}
@@ -166,17 +172,19 @@ func serveCentral(ctx context.Context, cfg centralConfig, logger *slog.Logger) e
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	opts := ui.Options{Log: log, Accounts: staff, Logger: logger, Nodes: func() any { return recv.Nodes() }, Downlink: recv}
-	tlsLn, err := listenStaff(cfg.StaffTLS, cfg.Data, cfg.HTTPS, &opts, logger)
+	siteOpts := web.Options{Accounts: staff, Logger: uiLogger}
+	tlsLn, err := listenStaff(cfg.StaffTLS, cfg.Data, cfg.HTTPS, &siteOpts, uiLogger)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	handler := ui.New(opts)
-	logger.Info("Serving", "addr", ln.Addr().String())
+	// Central serves its staff: the nodes, and the directives to them.
+	site := web.New(siteOpts)
+	handler := site.Handler(office.New(office.Options{Clock: log.Clock(), Logger: uiLogger, Downlink: recv, Nodes: recv.Nodes}))
+	uiLogger.Info("Serving", "addr", ln.Addr().String())
 
 	g, ctx := errgroup.WithContext(ctx)
-	serveHTTP(ctx, g, handler, logger, ln, tlsLn)
+	serveHTTP(ctx, g, site, handler, uiLogger, ln, tlsLn)
 	if embedded != nil {
 		g.Go(func() error { return embedded.Run(ctx) })
 	}

@@ -24,7 +24,10 @@ import (
 	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/link"
 	"github.com/safepoint-se/safepoint/sync/wire"
-	"github.com/safepoint-se/safepoint/ui"
+	"github.com/safepoint-se/safepoint/ui/api"
+	"github.com/safepoint-se/safepoint/ui/board"
+	"github.com/safepoint-se/safepoint/ui/portal"
+	"github.com/safepoint-se/safepoint/ui/web"
 )
 
 // nodeConfig is the configuration of `safepoint node`. Flags, environment
@@ -48,10 +51,10 @@ type nodeConfig struct {
 	RetentionDays int `toml:"retention_days"`
 
 	// Only in the file: the point's public facts.
-	OpeningHours string         `toml:"opening_hours"`
-	Location     *node.Location `toml:"location"`
-	Contacts     []node.Contact `toml:"contacts"`
-	Nearby       []ui.Nearby    `toml:"nearby"`
+	OpeningHours string          `toml:"opening_hours"`
+	Location     *node.Location  `toml:"location"`
+	Contacts     []node.Contact  `toml:"contacts"`
+	Nearby       []portal.Nearby `toml:"nearby"`
 
 	powerConfig
 	mqttConfig
@@ -262,7 +265,10 @@ func runNode(ctx context.Context, args []string, env func(string) string, stdout
 // has come; the whole stop stays under 5 s.
 const shutdownGrace = 4 * time.Second
 
-func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
+func serveNode(ctx context.Context, cfg nodeConfig, root *slog.Logger) error {
+	// One logger per component, so an operator can filter them.
+	logger := root.With("component", "node")
+	uiLogger := root.With("component", "ui")
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -286,8 +292,9 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 		}
 		logger.Info("Stopped")
 	}()
-	// Closed before the log (deferred after it): the log's close folds
-	// the WAL back into the file once the other connections are gone.
+	// The other stores of the point's database close before the log
+	// (deferred after it): the log's close folds the WAL back into the
+	// file once their connections are gone.
 	staff, err := accounts.Open(ctx, file, log.Clock().Wall)
 	if err != nil {
 		return err
@@ -319,7 +326,7 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	cat, err := ui.LoadCatalog(cfg.LangDir)
+	cat, err := web.LoadCatalog(cfg.LangDir)
 	if err != nil {
 		ln.Close()
 		return err
@@ -328,8 +335,10 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 	if postRate == 0 {
 		postRate = -1 // off
 	}
-	opts := ui.Options{Log: log, Accounts: staff, Logger: logger, PostPerMinute: postRate, PostBurst: cfg.PostBurst,
+	siteOpts := web.Options{Accounts: staff, Logger: uiLogger}
+	portalOpts := portal.Options{Log: log, Logger: uiLogger, PostPerMinute: postRate, PostBurst: cfg.PostBurst,
 		Catalog: cat, PortalHost: cfg.PortalHost, Nearby: cfg.Nearby}
+	boardOpts := board.Options{Log: log, Logger: uiLogger}
 	src, kind, battery, closer, err := openPower(cfg.powerConfig)
 	if err != nil {
 		ln.Close()
@@ -346,17 +355,19 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 			return err
 		}
 		defer history.Close()
+		powerLogger := root.With("component", "power")
 		monitor = powermon.New(log, powermon.Options{Source: src, Kind: kind, Battery: battery, History: history,
 			Holds:      powermon.Holds{OnBattery: cfg.HoldOB, OnSupply: cfg.HoldOL, Critical: cfg.HoldCritical},
-			OnCritical: shutdownAction(cfg.Shutdown), BurnRate: cfg.BurnRate, Logger: logger,
+			OnCritical: shutdownAction(cfg.Shutdown), BurnRate: cfg.BurnRate, Logger: powerLogger,
 			Fuel: func() (float64, time.Time, bool) {
 				item, ok := log.State().Stock(node.FuelItem)
 				return item.Quantity, item.Counted.Time(), ok
 			}})
-		opts.Power, opts.PowerHistory = monitor.Status, monitor.History
-		logger.Info("Watching power", "source", kind, "chemistry", battery.Chemistry, "ah", battery.CapacityAh)
+		portalOpts.Power = monitor.Status
+		boardOpts.Power, boardOpts.PowerHistory = monitor.Status, monitor.History
+		powerLogger.Info("Watching power", "source", kind, "chemistry", battery.Chemistry, "ah", battery.CapacityAh)
 	}
-	tlsLn, err := listenStaff(cfg.StaffTLS, cfg.Data, cfg.HTTPS, &opts, logger)
+	tlsLn, err := listenStaff(cfg.StaffTLS, cfg.Data, cfg.HTTPS, &siteOpts, uiLogger)
 	if err != nil {
 		ln.Close()
 		return err
@@ -374,21 +385,25 @@ func serveNode(ctx context.Context, cfg nodeConfig, logger *slog.Logger) error {
 			return err
 		}
 		uplink, err = link.New(link.Opts{Broker: cfg.MQTT, User: cfg.MQTTUser, Password: pw, TLS: tlsCfg,
-			Municipality: point.Municipality, Log: log, Logger: logger})
+			Municipality: point.Municipality, Log: log, Logger: root.With("component", "link")})
 		if err != nil {
 			ln.Close()
 			return err
 		}
-		opts.Sync = func() ui.SyncStatus {
+		linkStatus := func() api.SyncStatus {
 			st := uplink.Status()
-			return ui.SyncStatus{Configured: true, Online: st.Online, LastSync: st.LastSync, Backlog: st.Backlog, Problem: st.Problem}
+			return api.SyncStatus{Configured: true, Online: st.Online, LastSync: st.LastSync, Backlog: st.Backlog, Problem: st.Problem}
 		}
+		portalOpts.Sync, boardOpts.Sync = linkStatus, linkStatus
 	}
-	handler := ui.New(opts)
-	logger.Info("Serving", "addr", ln.Addr().String())
+	// A node serves its residents (the portal and the public API) and its
+	// staff (the board).
+	site := web.New(siteOpts)
+	handler := site.Handler(portal.New(site, portalOpts), board.New(site, boardOpts))
+	uiLogger.Info("Serving", "addr", ln.Addr().String())
 
 	g, ctx := errgroup.WithContext(ctx)
-	serveHTTP(ctx, g, handler, logger, ln, tlsLn)
+	serveHTTP(ctx, g, site, handler, uiLogger, ln, tlsLn)
 	if monitor != nil {
 		g.Go(func() error { return monitor.Run(ctx) })
 	}

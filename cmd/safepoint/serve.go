@@ -9,23 +9,22 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/safepoint-se/safepoint/ui"
+	"github.com/safepoint-se/safepoint/ui/web"
 )
 
 // listenStaff opens the staff HTTPS listener with the certificate kept in
-// the data directory (made on first start), and tells the ui about it; nil
-// when staff TLS is off.
-func listenStaff(mode, data, addr string, opts *ui.Options, logger *slog.Logger) (net.Listener, error) {
+// the data directory (made on first start), and tells the site about it;
+// nil when staff TLS is off.
+func listenStaff(mode, data, addr string, opts *web.Options, logger *slog.Logger) (net.Listener, error) {
 	if mode != "on" {
 		logger.Warn("Staff TLS is off: staff passwords and sessions travel in clear text")
 		return nil, nil
 	}
 	host, _ := os.Hostname()
-	cert, fingerprint, err := ui.LoadOrCreateCert(data, host)
+	cert, fingerprint, err := web.LoadOrCreateCert(data, host)
 	if err != nil {
 		return nil, err
 	}
@@ -39,24 +38,15 @@ func listenStaff(mode, data, addr string, opts *ui.Options, logger *slog.Logger)
 	return tls.NewListener(raw, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
 }
 
-// serveHTTP serves handler on each listener under g, and shuts them down
-// gracefully when ctx ends.
-func serveHTTP(ctx context.Context, g *errgroup.Group, handler *ui.Server, logger *slog.Logger, listeners ...net.Listener) {
+// serveHTTP serves handler (site's) on each listener under g, and shuts
+// them down gracefully when ctx ends.
+func serveHTTP(ctx context.Context, g *errgroup.Group, site *web.Site, handler http.Handler, logger *slog.Logger, listeners ...net.Listener) {
 	for _, l := range listeners {
 		if l == nil {
 			continue
 		}
-		srv := &http.Server{
-			Handler:           handler,
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       60 * time.Second,
-			MaxHeaderBytes:    16 << 10,
-			// net/http's own messages name client addresses: debug only.
-			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-		}
-		srv.RegisterOnShutdown(handler.Close)
+		srv := web.NewServer(handler, logger)
+		srv.RegisterOnShutdown(site.Close)
 		g.Go(func() error {
 			if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serve %s: %w", l.Addr(), err)

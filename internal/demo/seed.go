@@ -17,7 +17,8 @@ import (
 	"github.com/safepoint-se/safepoint/node/accounts"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/broker"
-	"github.com/safepoint-se/safepoint/ui"
+	"github.com/safepoint-se/safepoint/ui/portal"
+	"github.com/safepoint-se/safepoint/ui/web"
 )
 
 // demoPassword reads the demo account's password, or makes and saves one.
@@ -93,7 +94,7 @@ func ensureAccount(ctx context.Context, staff *accounts.Accounts, password strin
 // it would itself, for its fingerprint.
 func cert(dir string) (string, error) {
 	host, _ := os.Hostname()
-	_, fp, err := ui.LoadOrCreateCert(dir, host)
+	_, fp, err := web.LoadOrCreateCert(dir, host)
 	if err != nil {
 		return "", fmt.Errorf("demo: %w", err)
 	}
@@ -102,12 +103,12 @@ func cert(dir string) (string, error) {
 
 // pointFile is the node's configuration file: the point's public facts.
 type pointFile struct {
-	Name         string      `toml:"name"`
-	Municipality string      `toml:"municipality"`
-	OpeningHours string      `toml:"opening_hours"`
-	Location     location    `toml:"location"`
-	Contacts     []contact   `toml:"contacts"`
-	Nearby       []ui.Nearby `toml:"nearby"`
+	Name         string          `toml:"name"`
+	Municipality string          `toml:"municipality"`
+	OpeningHours string          `toml:"opening_hours"`
+	Location     location        `toml:"location"`
+	Contacts     []contact       `toml:"contacts"`
+	Nearby       []portal.Nearby `toml:"nearby"`
 }
 
 type location struct {
@@ -142,7 +143,7 @@ func prepareNode(ctx context.Context, n site, all []Point, password, usersFile s
 		Contacts: []contact{{"Trygghetspunkten", n.Phone}, {"Kommunens växel", switchboard[n.Municipality]}}}
 	for _, o := range all {
 		if o.ID != n.ID && o.Municipality == n.Municipality {
-			file.Nearby = append(file.Nearby, ui.Nearby{Name: o.Name, Where: o.Where, Phone: o.Phone})
+			file.Nearby = append(file.Nearby, portal.Nearby{Name: o.Name, Where: o.Where, Phone: o.Phone})
 		}
 	}
 	var b bytes.Buffer

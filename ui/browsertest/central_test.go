@@ -24,7 +24,9 @@ import (
 	"github.com/safepoint-se/safepoint/sync/central"
 	"github.com/safepoint-se/safepoint/sync/synctest"
 	"github.com/safepoint-se/safepoint/sync/wire"
-	"github.com/safepoint-se/safepoint/ui"
+	"github.com/safepoint-se/safepoint/ui/office"
+	"github.com/safepoint-se/safepoint/ui/web"
+	"github.com/safepoint-se/safepoint/ui/webtest"
 )
 
 // linkedNode is the point in TestCentralPage that runs: the safepoint
@@ -53,17 +55,17 @@ func TestCentralPage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	staff := synctest.OpenAccounts(t, clog)
-	if err := staff.Add(ctx, adminName, accounts.RoleAdmin, adminPass); err != nil {
+	if err := webtest.Accounts(t, clog).Add(ctx, adminName, accounts.RoleAdmin, adminPass); err != nil {
 		t.Fatal(err)
 	}
 	// Central's staff pages as `safepoint central` serves them: over TLS.
-	handler := ui.New(ui.Options{Log: clog, Accounts: staff, Logger: synctest.Logger(t, "central ui"),
-		Nodes: func() any { return recv.Nodes() }, Downlink: recv, StaffTLS: true})
+	logger := synctest.Logger(t, "central ui")
+	site := web.New(web.Options{Accounts: webtest.Accounts(t, clog), Logger: logger, StaffTLS: true})
+	handler := site.Handler(office.New(office.Options{Clock: clog.Clock(), Logger: logger, Downlink: recv, Nodes: recv.Nodes}))
 	srv := httptest.NewUnstartedServer(handler)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // Chromium's first look at the test certificate
 	srv.StartTLS()
-	t.Cleanup(handler.Close)
+	t.Cleanup(site.Close)
 	t.Cleanup(srv.Close)
 
 	// The point with a link: the binary, on municipality 2161 (startNode's).

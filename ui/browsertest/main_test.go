@@ -33,7 +33,7 @@ import (
 	"github.com/chromedp/cdproto/security"
 	"github.com/chromedp/chromedp"
 
-	"github.com/safepoint-se/safepoint/ui"
+	"github.com/safepoint-se/safepoint/ui/web"
 )
 
 const (
@@ -55,7 +55,7 @@ const (
 var binPath string
 
 // catalog is the resident pages' texts, for the expected strings.
-var catalog *ui.Catalog
+var catalog *web.Catalog
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -76,7 +76,7 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "browsertest: go build: %v\n%s", err, out)
 		return 1
 	}
-	if catalog, err = ui.LoadCatalog(""); err != nil {
+	if catalog, err = web.LoadCatalog(""); err != nil {
 		fmt.Fprintln(os.Stderr, "browsertest: languages:", err)
 		return 1
 	}
@@ -94,7 +94,7 @@ func run(m *testing.M) int {
 
 // needPeer skips a test whose real peer (a program from a Debian package, an
 // npm package) is missing, loudly, or fails it when REQUIRE_PEERS=1, as CI
-// sets. A copy of the one in package ui.
+// sets.
 func needPeer(t testing.TB, name, path string) {
 	t.Helper()
 	if _, err := os.Stat(path); err == nil {

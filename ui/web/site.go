@@ -1,0 +1,257 @@
+package web
+
+import (
+	"context"
+	"embed"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/safepoint-se/safepoint/node/accounts"
+)
+
+// Options configure a Site. Zero fields mean defaults.
+type Options struct {
+	Accounts *accounts.Accounts // required: the staff accounts and their sessions
+	Logger   *slog.Logger       // slog.Default() when nil
+	// StaffTLS, when set, keeps staff routes on HTTPS: on plain HTTP they
+	// redirect to HTTPSPort on the same host.
+	StaffTLS  bool
+	HTTPSPort string
+	// Fingerprint is the staff certificate's SHA-256 fingerprint, shown to
+	// logged-in staff so they can compare it with what their browser shows.
+	Fingerprint string
+}
+
+// Site is the base the parts stand on: it guards their routes, serves the
+// login, the accounts, /healthz and the static files, and ends the live
+// connections (boards, streams) on Close.
+type Site struct {
+	opts     Options
+	accounts *accounts.Accounts
+	logger   *slog.Logger
+	logins   *loginGuard
+	pages    *Pages        // the login page
+	done     chan struct{} // closed by Close: live connections end
+	closeMu  sync.Once
+}
+
+//go:embed static
+var staticFS embed.FS
+
+// New builds a site around the staff accounts.
+func New(opts Options) *Site {
+	s := &Site{opts: opts, accounts: opts.Accounts, logger: opts.Logger, done: make(chan struct{})}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	s.logins = newLoginGuard()
+	s.pages = ParsePages(s.logger, nil, templateFS, "templates/login.html")
+	return s
+}
+
+// Access says who may use a route.
+type Access int
+
+const (
+	Public    Access = iota // anyone
+	StaffPage               // HTML for staff: without a session, a redirect to /login
+	StaffAPI                // JSON for staff: without a session, 401
+)
+
+// Route is one entry of a part's route table. Every route a part serves is
+// in its table, so tests can sweep them all and a new one cannot be
+// forgotten by the guards.
+type Route struct {
+	Method, Path string
+	Access       Access
+	// Role is the least role a staff route needs; the zero value means
+	// viewer for reads and staff for changes.
+	Role    accounts.Role
+	Handler http.HandlerFunc
+}
+
+// Mutating reports whether the route changes state.
+func (r Route) Mutating() bool { return r.Method != http.MethodGet && r.Method != http.MethodHead }
+
+// MinRole is the least role the route needs.
+func (r Route) MinRole() accounts.Role {
+	switch {
+	case r.Role != "":
+		return r.Role
+	case r.Mutating():
+		return accounts.RoleStaff
+	}
+	return accounts.RoleViewer
+}
+
+// A Part is what one audience serves: its routes, which the site guards.
+// A part that also implements Wrap(http.Handler) http.Handler wraps every
+// request of the site (inside the security headers, outside the
+// cross-origin check).
+type Part interface {
+	Routes() []Route
+}
+
+type wrapper interface {
+	Wrap(http.Handler) http.Handler
+}
+
+// Routes are the site's own: health, static files, login, logout and the
+// staff accounts.
+func (s *Site) Routes() []Route {
+	return []Route{
+		{Method: "GET", Path: "/healthz", Access: Public, Handler: healthz},
+		{Method: "GET", Path: "/static/", Access: Public, Handler: static},
+		{Method: "GET", Path: "/login", Access: Public, Handler: s.loginPage},
+		{Method: "POST", Path: "/login", Access: Public, Handler: s.loginForm},
+		{Method: "POST", Path: "/api/login", Access: Public, Handler: s.loginAPI},
+		{Method: "POST", Path: "/logout", Access: StaffAPI, Role: accounts.RoleViewer, Handler: s.logout},
+		{Method: "GET", Path: "/api/staff/accounts", Access: StaffAPI, Role: accounts.RoleAdmin, Handler: s.listAccounts},
+		{Method: "POST", Path: "/api/staff/accounts", Access: StaffAPI, Role: accounts.RoleAdmin, Handler: s.addAccount},
+		{Method: "POST", Path: "/api/staff/accounts/{name}/disable", Access: StaffAPI, Role: accounts.RoleAdmin, Handler: s.disableAccount},
+	}
+}
+
+// Handler serves the site's routes and the parts' behind their guards:
+// HTTPS and a session with the route's role for staff routes, HTTPS for
+// the login, cross-origin protection for every change, the security
+// headers on every answer and a request log at debug level.
+func (s *Site) Handler(parts ...Part) http.Handler {
+	mux := http.NewServeMux()
+	for _, p := range append([]Part{s}, parts...) {
+		for _, rt := range p.Routes() {
+			var h http.Handler = rt.Handler
+			switch {
+			case rt.Access != Public:
+				h = s.staffOnly(rt, h)
+			case strings.HasPrefix(rt.Path, "/login") || rt.Path == "/api/login":
+				h = s.requireTLS(h)
+			}
+			mux.Handle(rt.Method+" "+rt.Path, h)
+		}
+	}
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusForbidden, "cross-site request refused")
+	}))
+	h := cop.Handler(mux)
+	for _, p := range parts {
+		if w, ok := p.(wrapper); ok {
+			h = w.Wrap(h)
+		}
+	}
+	return s.logRequests(secureHeaders(h))
+}
+
+// Close ends the live connections, which would otherwise hold a graceful
+// shutdown open. Register it with http.Server.RegisterOnShutdown.
+func (s *Site) Close() { s.closeMu.Do(func() { close(s.done) }) }
+
+// Done is closed when the site closes: a live connection ends then.
+func (s *Site) Done() <-chan struct{} { return s.done }
+
+// Fingerprint is the staff certificate's fingerprint; "" without staff TLS.
+func (s *Site) Fingerprint() string { return s.opts.Fingerprint }
+
+func healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ok\n")
+}
+
+func static(w http.ResponseWriter, r *http.Request) {
+	sub, _ := fs.Sub(staticFS, "static")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	http.StripPrefix("/static/", http.FileServerFS(sub)).ServeHTTP(w, r)
+}
+
+// requireTLS sends a request that came over plain HTTP to the HTTPS
+// listener when staff routes are kept on HTTPS.
+func (s *Site) requireTLS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.StaffTLS && r.TLS == nil {
+			host := r.Host
+			if h, _, err := net.SplitHostPort(host); err == nil {
+				host = h
+			}
+			target := "https://" + net.JoinHostPort(host, s.opts.HTTPSPort) + r.URL.RequestURI()
+			// 308 keeps the method, so a POST is not silently turned into a GET.
+			http.Redirect(w, r, target, http.StatusPermanentRedirect)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// secureHeaders sets the headers every answer carries.
+func secureHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the real writer, to flush a
+// live stream and set its deadlines.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// logRequests logs method, route, status and duration: never a body, a
+// query string, a path's wildcard values, a cookie or a client address,
+// which could identify a resident or a staff member or open a session.
+func (s *Site) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.logger.Enabled(r.Context(), slog.LevelDebug) {
+			next.ServeHTTP(w, r) // nothing to log: no recorder, no clock, no arguments
+			return
+		}
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		// The route that matched, not the path asked for: a wildcard may
+		// hold an account name ("/api/staff/accounts/{name}/disable").
+		// A request that matched no route logs no path at all.
+		path := "(no route)"
+		if _, route, ok := strings.Cut(r.Pattern, " "); ok {
+			path = route
+		}
+		s.logger.Debug("Request", "method", r.Method, "path", path,
+			"status", rec.status, "duration", time.Since(start).Round(time.Microsecond))
+	})
+}
+
+type ctxKey struct{}
+
+// SessionFrom returns the session the staff guard attached to a staff
+// route's request.
+func SessionFrom(ctx context.Context) accounts.Session {
+	s, _ := ctx.Value(ctxKey{}).(accounts.Session)
+	return s
+}
