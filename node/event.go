@@ -16,8 +16,6 @@ type Event struct {
 	Type       string          `json:"type"`
 	OccurredAt *time.Time      `json:"occurred_at"`
 	Payload    json.RawMessage `json:"payload"`
-
-	fresh bool // written by this append, not found by its idempotency key
 }
 
 // stamp is an event's position in the total order every fold uses:
