@@ -22,6 +22,8 @@ type DirectiveShown struct {
 	ID string `json:"id"`
 }
 
+func (p DirectiveShown) valid() bool { return p.ID != "" }
+
 // Announcement returns announcement id as the fold has it.
 func (s *State) Announcement(id string) (Announcement, bool) {
 	s.mu.RLock()
@@ -67,6 +69,8 @@ type Announcement struct {
 	Withdrawn bool `json:"withdrawn,omitempty"`
 }
 
+func (p Announcement) valid() bool { return p.ID != "" }
+
 // ActiveAt reports whether the announcement should be shown at wall time
 // now. An unknown clock (zero now) shows everything not withdrawn: hiding a
 // warning because the box has no clock would be worse than showing an old one.
@@ -84,45 +88,35 @@ type AnnouncementWithdrawn struct {
 	Directive string `json:"directive,omitempty"` // set by central: the directive this event carries
 }
 
-func (s *State) foldAnnouncementPublished(e Event, at stamp) bool {
-	var p Announcement
-	if !decode(e.Payload, &p) || p.ID == "" {
-		return false
-	}
-	a := s.anns[p.ID]
+func (p AnnouncementWithdrawn) valid() bool { return p.ID != "" }
+
+// ann returns the fold's state of announcement id, creating it: a
+// withdrawal may arrive before its publication.
+func (s *State) ann(id string) *annState {
+	a := s.anns[id]
 	if a == nil {
 		a = &annState{}
-		s.anns[p.ID] = a
+		s.anns[id] = a
 	}
+	return a
+}
+
+func (s *State) foldAnnouncementPublished(e Event, at stamp, p Announcement) {
+	a := s.ann(p.ID)
 	if a.created.isZero() || at.less(a.created) {
 		a.created = at
 		a.ann = Announcement{ID: p.ID, Title: p.Title, Body: p.Body, Severity: p.Severity,
 			ValidUntil: p.ValidUntil, Source: p.Source, Published: e.HLC}
 	}
-	return true
 }
 
-func (s *State) foldAnnouncementWithdrawn(e Event, at stamp) bool {
-	var p AnnouncementWithdrawn
-	if !decode(e.Payload, &p) || p.ID == "" {
-		return false
-	}
-	a := s.anns[p.ID]
-	if a == nil {
-		a = &annState{}
-		s.anns[p.ID] = a
-	}
+func (s *State) foldAnnouncementWithdrawn(e Event, at stamp, p AnnouncementWithdrawn) {
+	a := s.ann(p.ID)
 	if a.withdrawnAt.isZero() || at.less(a.withdrawnAt) {
 		a.withdrawnAt = at
 	}
-	return true
 }
 
-func (s *State) foldDirectiveShown(e Event, at stamp) bool {
-	var p DirectiveShown
-	if !decode(e.Payload, &p) || p.ID == "" {
-		return false
-	}
+func (s *State) foldDirectiveShown(e Event, at stamp, p DirectiveShown) {
 	s.shown[p.ID] = true
-	return true
 }

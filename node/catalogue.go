@@ -19,34 +19,34 @@ import "slices"
 // the earliest event for an id, comments are a set keyed by their event.
 // A rule reports whether it understood the payload.
 var catalogue = map[string]entry{
-	TypePointConfigured: {Point{}, (*State).foldPointConfigured, false},
-	TypeServiceChanged:  {ServiceChanged{}, (*State).foldServiceChanged, false},
-	TypePointActivation: {PointActivation{}, (*State).foldPointActivation, true},
-	TypeContactsChanged: {ContactsChanged{}, (*State).foldContactsChanged, true},
+	TypePointConfigured: rule((*State).foldPointConfigured),
+	TypeServiceChanged:  rule((*State).foldServiceChanged),
+	TypePointActivation: rule((*State).foldPointActivation).down(),
+	TypeContactsChanged: rule((*State).foldContactsChanged).down(),
 
-	TypeAnnouncementPublished: {Announcement{}, (*State).foldAnnouncementPublished, true},
-	TypeAnnouncementWithdrawn: {AnnouncementWithdrawn{}, (*State).foldAnnouncementWithdrawn, true},
-	TypeDirectiveShown:        {DirectiveShown{}, (*State).foldDirectiveShown, false},
+	TypeAnnouncementPublished: rule((*State).foldAnnouncementPublished).down(),
+	TypeAnnouncementWithdrawn: rule((*State).foldAnnouncementWithdrawn).down(),
+	TypeDirectiveShown:        rule((*State).foldDirectiveShown),
 
-	TypeCheckInCreated: {CheckInCreated{}, (*State).foldCheckInCreated, false},
-	TypePersonalPurged: {PersonalPurged{}, (*State).foldPersonalPurged, false},
+	TypeCheckInCreated: rule((*State).foldCheckInCreated),
+	TypePersonalPurged: rule((*State).foldPersonalPurged),
 
-	TypeReportCreated:       {ReportCreated{}, (*State).foldReportCreated, false},
-	TypeReportStatusChanged: {ReportStatusChanged{}, (*State).foldReportStatusChanged, true},
-	TypeReportAssigned:      {ReportAssigned{}, (*State).foldReportAssigned, false},
-	TypeReportCommented:     {ReportCommented{}, (*State).foldReportCommented, true},
+	TypeReportCreated:       rule((*State).foldReportCreated),
+	TypeReportStatusChanged: rule((*State).foldReportStatusChanged).down(),
+	TypeReportAssigned:      rule((*State).foldReportAssigned),
+	TypeReportCommented:     rule((*State).foldReportCommented).down(),
 
-	TypeInventoryChanged: {InventoryChanged{}, (*State).foldInventoryChanged, false},
-	TypeRosterChanged:    {RosterChanged{}, (*State).foldRosterChanged, false},
-	TypeJournalEntry:     {JournalEntry{}, (*State).foldJournalEntry, false},
-	TypeClockSet:         {ClockSet{}, (*State).foldClockSet, false},
+	TypeInventoryChanged: rule((*State).foldInventoryChanged),
+	TypeRosterChanged:    rule((*State).foldRosterChanged),
+	TypeJournalEntry:     rule((*State).foldJournalEntry),
+	TypeClockSet:         rule((*State).foldClockSet),
 
-	TypePowerChanged: {PowerChanged{}, (*State).foldPowerChanged, false},
+	TypePowerChanged: rule((*State).foldPowerChanged),
 	// power.critical and power.source_changed are the node's own audit
 	// trail (the monitor acts on them, the board shows them from the log):
 	// the fold keeps nothing of them.
-	TypePowerCritical: {PowerChanged{}, nil, false},
-	TypePowerSource:   {PowerSource{}, nil, false},
+	TypePowerCritical: recorded[PowerChanged](),
+	TypePowerSource:   recorded[PowerSource](),
 }
 
 // entry is one event type of the catalogue.
@@ -55,6 +55,37 @@ type entry struct {
 	fold    func(s *State, e Event, at stamp) bool
 	// downlink: central may write it into a node's stream.
 	downlink bool
+}
+
+// payload is what every payload type has: a check that a decoded payload
+// names what it is about (an id, an item, a valid state).
+type payload interface{ valid() bool }
+
+// rule makes the catalogue entry of a payload type P from its fold: the
+// payload is decoded and checked first, and one that does not parse or is
+// not valid changes nothing.
+func rule[P payload](fold func(s *State, e Event, at stamp, p P)) entry {
+	var zero P
+	return entry{payload: zero, fold: func(s *State, e Event, at stamp) bool {
+		var p P
+		if !decode(e.Payload, &p) || !p.valid() {
+			return false
+		}
+		fold(s, e, at, p)
+		return true
+	}}
+}
+
+// recorded is the entry of a type the fold keeps nothing of.
+func recorded[P payload]() entry {
+	var zero P
+	return entry{payload: zero}
+}
+
+// down marks a type central may write into a node's stream.
+func (k entry) down() entry {
+	k.downlink = true
+	return k
 }
 
 // Types lists every event type of the catalogue, sorted.

@@ -20,6 +20,8 @@ type PersonalPurged struct {
 	RetentionDays int       `json:"retention_days"`
 }
 
+func (p PersonalPurged) valid() bool { return true }
+
 // LastPurge is the time of the latest personal.purged, zero if none.
 func (s *State) LastPurge() time.Time {
 	s.mu.RLock()
@@ -87,11 +89,9 @@ type CheckInCreated struct {
 	By        string `json:"by,omitempty"`
 }
 
-func (s *State) foldCheckInCreated(e Event, at stamp) bool {
-	var p CheckInCreated
-	if !decode(e.Payload, &p) || p.ID == "" {
-		return false
-	}
+func (p CheckInCreated) valid() bool { return p.ID != "" }
+
+func (s *State) foldCheckInCreated(e Event, at stamp, p CheckInCreated) {
 	c := s.checkins[p.ID]
 	if c == nil {
 		c = &checkinState{}
@@ -103,12 +103,10 @@ func (s *State) foldCheckInCreated(e Event, at stamp) bool {
 			Status: p.Status, Need: p.Need, HasPersonal: p.Personal, Recorded: e.HLC, OccurredAt: e.OccurredAt}
 		s.receipts[p.Receipt] = Receipt{p.Receipt, "checkin", p.ID, e.HLC, e.Origin, e.Seq}
 	}
-	return true
 }
 
-func (s *State) foldPersonalPurged(e Event, at stamp) bool {
+func (s *State) foldPersonalPurged(e Event, at stamp, _ PersonalPurged) {
 	if s.purgedAt.less(at) {
 		s.purgedAt = at
 	}
-	return true
 }

@@ -1,28 +1,11 @@
 package node
 
 import (
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/safepoint-se/safepoint/node/nodetest"
 )
-
-// fakeWall is a wall clock a test moves by hand.
-type fakeWall struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeWall) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.t
-}
-
-func (f *fakeWall) Set(t time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.t = t
-}
 
 func TestHLCStringRoundTrip(t *testing.T) {
 	for _, h := range []HLC{0, MakeHLC(1, 0), MakeHLC(1764000000123, 3), MakeHLC(1764000000123, 65535)} {
@@ -41,7 +24,7 @@ func TestHLCStringRoundTrip(t *testing.T) {
 }
 
 func TestClockMonotonicThroughJumps(t *testing.T) {
-	wall := &fakeWall{t: time.Unix(0, 0)} // a Pi without RTC boots at 1970
+	wall := nodetest.NewWall(time.Unix(0, 0)) // a Pi without RTC boots at 1970
 	c := NewClock(wall.Now)
 	var last HLC
 	step := func(name string, n int) {
@@ -82,7 +65,7 @@ func TestClockMonotonicThroughJumps(t *testing.T) {
 }
 
 func TestClockLogicalOverflow(t *testing.T) {
-	wall := &fakeWall{t: time.UnixMilli(1764000000000)}
+	wall := nodetest.NewWall(time.UnixMilli(1764000000000))
 	c := NewClock(wall.Now)
 	first := c.Now()
 	var last HLC = first
@@ -99,7 +82,7 @@ func TestClockLogicalOverflow(t *testing.T) {
 }
 
 func TestClockObserve(t *testing.T) {
-	wall := &fakeWall{t: time.Unix(0, 0)}
+	wall := nodetest.NewWall(time.Unix(0, 0))
 	c := NewClock(wall.Now)
 	stored := MakeHLC(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(), 7)
 	c.Observe(stored)
@@ -113,7 +96,7 @@ func TestClockObserve(t *testing.T) {
 }
 
 func TestSetWall(t *testing.T) {
-	wall := &fakeWall{t: time.Unix(600, 0)}
+	wall := nodetest.NewWall(time.Unix(600, 0))
 	c := NewClock(wall.Now)
 	before := c.Now()
 	if c.Plausible() {

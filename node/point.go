@@ -40,6 +40,8 @@ type PointActivation struct {
 	Directive string `json:"directive,omitempty"`
 }
 
+func (p PointActivation) valid() bool { return ValidActivation(p.State) }
+
 // ContactsChanged is the payload of point.contacts_changed: the point's
 // contact lines, replaced as a whole.
 type ContactsChanged struct {
@@ -47,6 +49,8 @@ type ContactsChanged struct {
 	By        string    `json:"by,omitempty"`
 	Directive string    `json:"directive,omitempty"`
 }
+
+func (p ContactsChanged) valid() bool { return true }
 
 // Activation is the point's activation as the fold has it.
 type Activation struct {
@@ -80,6 +84,8 @@ type Point struct {
 	OpeningHours string    `json:"opening_hours,omitempty"`
 	Contacts     []Contact `json:"contacts,omitempty"`
 }
+
+func (p Point) valid() bool { return true }
 
 // Location is a WGS 84 position.
 type Location struct {
@@ -132,6 +138,8 @@ type ServiceChanged struct {
 	By      string `json:"by,omitempty"`
 }
 
+func (p ServiceChanged) valid() bool { return p.Service != "" }
+
 // Log is what ConfigurePoint needs of an event log: its identity, its
 // fold, and a way to append.
 type Log interface {
@@ -172,51 +180,31 @@ func ConfigurePoint(ctx context.Context, l Log, p Point) (Point, bool, error) {
 	return next, true, nil
 }
 
-func (s *State) foldPointConfigured(e Event, at stamp) bool {
-	var p Point
-	if !decode(e.Payload, &p) {
-		return false
-	}
+func (s *State) foldPointConfigured(e Event, at stamp, p Point) {
 	if s.pointAt.less(at) {
 		s.point, s.pointAt = p, at
 	}
 	if s.contactsAt.less(at) {
 		s.contacts, s.contactsAt = slices.Clone(p.Contacts), at
 	}
-	return true
 }
 
-func (s *State) foldServiceChanged(e Event, at stamp) bool {
-	var p ServiceChanged
-	if !decode(e.Payload, &p) || p.Service == "" {
-		return false
-	}
+func (s *State) foldServiceChanged(e Event, at stamp, p ServiceChanged) {
 	if cur, ok := s.services[p.Service]; !ok || cur.at.less(at) {
 		h := e.HLC
 		s.services[p.Service] = serviceReg{Service{Name: p.Service, Status: p.Status, Note: p.Note, Since: &h}, at}
 	}
-	return true
 }
 
-func (s *State) foldPointActivation(e Event, at stamp) bool {
-	var p PointActivation
-	if !decode(e.Payload, &p) || !ValidActivation(p.State) {
-		return false
-	}
+func (s *State) foldPointActivation(e Event, at stamp, p PointActivation) {
 	if s.activationAt.less(at) {
 		s.activation = Activation{State: p.State, Note: p.Note, By: p.By, Since: e.HLC}
 		s.activationAt = at
 	}
-	return true
 }
 
-func (s *State) foldContactsChanged(e Event, at stamp) bool {
-	var p ContactsChanged
-	if !decode(e.Payload, &p) {
-		return false
-	}
+func (s *State) foldContactsChanged(e Event, at stamp, p ContactsChanged) {
 	if s.contactsAt.less(at) {
 		s.contacts, s.contactsAt = slices.Clone(p.Contacts), at
 	}
-	return true
 }

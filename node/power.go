@@ -19,6 +19,8 @@ type PowerChanged struct {
 	Source   string   `json:"source"`
 }
 
+func (p PowerChanged) valid() bool { return true }
+
 // PowerSource is the payload of power.source_changed: the monitor lost its
 // power source (a wire came loose, upsd went away) or has it again.
 type PowerSource struct {
@@ -26,19 +28,16 @@ type PowerSource struct {
 	State  string `json:"state"` // "lost" or "restored"
 }
 
+func (p PowerSource) valid() bool { return true }
+
 // PowerEvent is the last power transition and when it was recorded.
 type PowerEvent struct {
 	PowerChanged
 	At HLC `json:"at"`
 }
 
-func (s *State) foldPowerChanged(e Event, at stamp) bool {
-	var p PowerChanged
-	if !decode(e.Payload, &p) {
-		return false
-	}
+func (s *State) foldPowerChanged(e Event, at stamp, p PowerChanged) {
 	if s.powerAt.less(at) {
 		s.power, s.powerAt = p, at
 	}
-	return true
 }

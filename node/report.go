@@ -65,6 +65,8 @@ type ReportCreated struct {
 	By       string `json:"by,omitempty"`
 }
 
+func (p ReportCreated) valid() bool { return p.ID != "" }
+
 // ReportStatusChanged is the payload of report.status_changed.
 type ReportStatusChanged struct {
 	ID        string `json:"id"`
@@ -73,12 +75,16 @@ type ReportStatusChanged struct {
 	Directive string `json:"directive,omitempty"` // set by central: the directive this event carries
 }
 
+func (p ReportStatusChanged) valid() bool { return p.ID != "" }
+
 // ReportAssigned is the payload of report.assigned.
 type ReportAssigned struct {
 	ID       string `json:"id"`
 	Assignee string `json:"assignee"`
 	By       string `json:"by,omitempty"`
 }
+
+func (p ReportAssigned) valid() bool { return p.ID != "" }
 
 // ReportCommented is the payload of report.commented.
 type ReportCommented struct {
@@ -87,6 +93,8 @@ type ReportCommented struct {
 	By        string `json:"by,omitempty"`
 	Directive string `json:"directive,omitempty"` // set by central: the directive this event carries
 }
+
+func (p ReportCommented) valid() bool { return p.ID != "" }
 
 // report returns the state for id, creating it, and notes an update at h.
 func (s *State) report(id string, h HLC) *reportState {
@@ -101,11 +109,7 @@ func (s *State) report(id string, h HLC) *reportState {
 	return r
 }
 
-func (s *State) foldReportCreated(e Event, at stamp) bool {
-	var p ReportCreated
-	if !decode(e.Payload, &p) || p.ID == "" {
-		return false
-	}
+func (s *State) foldReportCreated(e Event, at stamp, p ReportCreated) {
 	r := s.report(p.ID, e.HLC)
 	if r.created.isZero() || at.less(r.created) {
 		r.created = at
@@ -113,39 +117,23 @@ func (s *State) foldReportCreated(e Event, at stamp) bool {
 		r.r.Place, r.r.Urgency, r.r.Recorded, r.r.OccurredAt = p.Place, p.Urgency, e.HLC, e.OccurredAt
 		s.receipts[p.Receipt] = Receipt{p.Receipt, "report", p.ID, e.HLC, e.Origin, e.Seq}
 	}
-	return true
 }
 
-func (s *State) foldReportStatusChanged(e Event, at stamp) bool {
-	var p ReportStatusChanged
-	if !decode(e.Payload, &p) || p.ID == "" {
-		return false
-	}
+func (s *State) foldReportStatusChanged(e Event, at stamp, p ReportStatusChanged) {
 	r := s.report(p.ID, e.HLC)
 	if r.statusAt.less(at) {
 		r.r.Status, r.statusAt = p.Status, at
 	}
-	return true
 }
 
-func (s *State) foldReportAssigned(e Event, at stamp) bool {
-	var p ReportAssigned
-	if !decode(e.Payload, &p) || p.ID == "" {
-		return false
-	}
+func (s *State) foldReportAssigned(e Event, at stamp, p ReportAssigned) {
 	r := s.report(p.ID, e.HLC)
 	if r.assignAt.less(at) {
 		r.r.Assignee, r.assignAt = p.Assignee, at
 	}
-	return true
 }
 
-func (s *State) foldReportCommented(e Event, at stamp) bool {
-	var p ReportCommented
-	if !decode(e.Payload, &p) || p.ID == "" {
-		return false
-	}
+func (s *State) foldReportCommented(e Event, at stamp, p ReportCommented) {
 	r := s.report(p.ID, e.HLC)
 	r.comments[at] = Comment{Author: p.By, Text: p.Text, At: e.HLC, Origin: e.Origin}
-	return true
 }

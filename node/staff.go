@@ -65,6 +65,8 @@ type InventoryChanged struct {
 	By       string  `json:"by,omitempty"`
 }
 
+func (p InventoryChanged) valid() bool { return p.Item != "" }
+
 // RosterChanged is the payload of roster.changed: one person's role and
 // whether they are on duty now. Their contact is staff-only and stays on
 // the node, beside the log.
@@ -75,6 +77,8 @@ type RosterChanged struct {
 	By     string `json:"by,omitempty"`
 }
 
+func (p RosterChanged) valid() bool { return p.Person != "" }
+
 // JournalEntry is the payload of journal.entry (stabsjournal). Entries are
 // never changed: a correction is a new entry whose Corrects names the old.
 type JournalEntry struct {
@@ -84,6 +88,8 @@ type JournalEntry struct {
 	By       string `json:"by,omitempty"`
 }
 
+func (p JournalEntry) valid() bool { return p.ID != "" }
+
 // ClockSet is the payload of clock.set: staff set the box's clock from
 // their tablet.
 type ClockSet struct {
@@ -91,6 +97,8 @@ type ClockSet struct {
 	To   time.Time `json:"to"`
 	By   string    `json:"by,omitempty"`
 }
+
+func (p ClockSet) valid() bool { return true }
 
 // Stock returns one item's latest count.
 func (s *State) Stock(item string) (InventoryItem, bool) {
@@ -105,41 +113,25 @@ func (r stockReg) item() InventoryItem {
 		IsLow: r.p.Low > 0 && r.p.Quantity <= r.p.Low, Counted: r.at.hlc, By: r.p.By}
 }
 
-func (s *State) foldInventoryChanged(e Event, at stamp) bool {
-	var p InventoryChanged
-	if !decode(e.Payload, &p) || p.Item == "" {
-		return false
-	}
+func (s *State) foldInventoryChanged(e Event, at stamp, p InventoryChanged) {
 	if cur, ok := s.stock[p.Item]; !ok || cur.at.less(at) {
 		s.stock[p.Item] = stockReg{p, at}
 	}
-	return true
 }
 
-func (s *State) foldRosterChanged(e Event, at stamp) bool {
-	var p RosterChanged
-	if !decode(e.Payload, &p) || p.Person == "" {
-		return false
-	}
+func (s *State) foldRosterChanged(e Event, at stamp, p RosterChanged) {
 	if cur, ok := s.roster[p.Person]; !ok || cur.at.less(at) {
 		s.roster[p.Person] = rosterReg{p, at}
 	}
-	return true
 }
 
-func (s *State) foldJournalEntry(e Event, at stamp) bool {
-	var p JournalEntry
-	if !decode(e.Payload, &p) || p.ID == "" {
-		return false
-	}
+func (s *State) foldJournalEntry(e Event, at stamp, p JournalEntry) {
 	if cur, ok := s.journal[p.ID]; !ok || at.less(cur.at) {
 		s.journal[p.ID] = journalState{Journal{ID: p.ID, Text: p.Text, Corrects: p.Corrects, By: p.By,
 			Recorded: e.HLC, OccurredAt: e.OccurredAt, Origin: e.Origin}, at}
 	}
-	return true
 }
 
-func (s *State) foldClockSet(e Event, at stamp) bool {
-	// The audit trail only: the clock itself is the node's.
-	return true
-}
+// foldClockSet keeps nothing: clock.set is the audit trail only, the
+// clock itself is the node's.
+func (s *State) foldClockSet(Event, stamp, ClockSet) {}

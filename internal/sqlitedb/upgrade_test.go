@@ -172,6 +172,19 @@ func checkEvents(t *testing.T, l *eventlog.Log, want side) {
 	}
 }
 
+func checkWatermarks(t *testing.T, l *eventlog.Log, want side) {
+	t.Helper()
+	marks, err := l.Watermarks(context.Background())
+	if err != nil || len(marks) != len(want.Watermarks) {
+		t.Errorf("watermarks %v, %v; want %d", marks, err, len(want.Watermarks))
+	}
+	for _, w := range want.Watermarks {
+		if marks[w.Origin] != w.Held {
+			t.Errorf("watermark of %s: %d, want %d", w.Origin, marks[w.Origin], w.Held)
+		}
+	}
+}
+
 func checkAccounts(t *testing.T, file string, now time.Time, want side) {
 	t.Helper()
 	ctx := context.Background()
@@ -266,15 +279,7 @@ func TestUpgradeNode(t *testing.T) {
 				t.Errorf("contact of %s: %q", c.Person, contacts[c.Person])
 			}
 		}
-		marks, err := l.Watermarks(ctx)
-		if err != nil || len(marks) != len(want.Watermarks) {
-			t.Errorf("watermarks %v, %v", marks, err)
-		}
-		for _, w := range want.Watermarks {
-			if marks[w.Origin] != w.Held {
-				t.Errorf("watermark of %s: %d, want %d", w.Origin, marks[w.Origin], w.Held)
-			}
-		}
+		checkWatermarks(t, l, want)
 		for _, a := range want.PeerAcks {
 			if got, err := l.PeerAcked(ctx, a.Peer); err != nil || got != a.Acked {
 				t.Errorf("peer ack %s: %d, %v; want %d", a.Peer, got, err, a.Acked)
@@ -338,15 +343,7 @@ func TestUpgradeCentral(t *testing.T) {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		checkEvents(t, l, want)
-		marks, err := l.Watermarks(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, w := range want.Watermarks {
-			if marks[w.Origin] != w.Held {
-				t.Errorf("watermark of %s: %d, want %d", w.Origin, marks[w.Origin], w.Held)
-			}
-		}
+		checkWatermarks(t, l, want)
 		s, err := store.Open(ctx, file)
 		if err != nil {
 			t.Fatal(err)

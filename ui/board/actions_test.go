@@ -9,11 +9,12 @@ import (
 
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/accounts"
+	"github.com/safepoint-se/safepoint/node/nodetest"
 	"github.com/safepoint-se/safepoint/ui/webtest"
 )
 
 func TestBoardActions(t *testing.T) {
-	wall := webtest.Wall(time.Date(2026, 11, 24, 18, 0, 0, 0, time.UTC))
+	wall := nodetest.NewWall(time.Date(2026, 11, 24, 18, 0, 0, 0, time.UTC))
 	env := newEnv(t, Options{}, node.NewClock(wall.Now))
 	env.AddAccount(t, "eva", accounts.RoleStaff, "lösenord 123")
 	env.AddAccount(t, "vera", accounts.RoleViewer, "lösenord 456")
@@ -103,7 +104,7 @@ func TestBoardActions(t *testing.T) {
 }
 
 func TestSetClockFromTablet(t *testing.T) {
-	wall := webtest.Wall(time.Unix(120, 0)) // the box booted at 1970
+	wall := nodetest.NewWall(time.Unix(120, 0)) // the box booted at 1970
 	env := newEnv(t, Options{}, node.NewClock(wall.Now))
 	env.AddAccount(t, "eva", accounts.RoleStaff, "lösenord 123")
 	s := webtest.Login(t, env.Srv, "eva", "lösenord 123")
@@ -123,7 +124,7 @@ func TestSetClockFromTablet(t *testing.T) {
 }
 
 func TestCallDown(t *testing.T) {
-	wall := webtest.Wall(time.Date(2026, 11, 24, 18, 0, 0, 0, time.UTC))
+	wall := nodetest.NewWall(time.Date(2026, 11, 24, 18, 0, 0, 0, time.UTC))
 	env := newEnv(t, Options{CallDown: 20 * time.Minute}, node.NewClock(wall.Now))
 	for _, text := range []string{"gammal", "ny"} {
 		webtest.Post(t, env.Srv.URL+"/api/reports", "application/json", `{"category":"road","text":"`+text+`"}`)

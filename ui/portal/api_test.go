@@ -12,6 +12,7 @@ import (
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/accounts"
 	"github.com/safepoint-se/safepoint/node/eventlog"
+	"github.com/safepoint-se/safepoint/node/nodetest"
 	"github.com/safepoint-se/safepoint/ui/api"
 	"github.com/safepoint-se/safepoint/ui/web"
 	"github.com/safepoint-se/safepoint/ui/webtest"
@@ -148,7 +149,7 @@ func TestPublicRateLimit(t *testing.T) {
 }
 
 func TestStatusClock(t *testing.T) {
-	wall := webtest.Wall(time.Unix(0, 0))
+	wall := nodetest.NewWall(time.Unix(0, 0))
 	srv, _ := newTestServer(t, Options{}, node.NewClock(wall.Now))
 	get := func() Status {
 		resp, err := http.Get(srv.URL + "/api/status")

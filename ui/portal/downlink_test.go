@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/node/nodetest"
 	"github.com/safepoint-se/safepoint/sync/link"
 	"github.com/safepoint-se/safepoint/sync/wire"
 	"github.com/safepoint-se/safepoint/ui/api"
@@ -62,7 +63,7 @@ func TestActivationShown(t *testing.T) {
 // municipality until central acknowledges its event, and then at what
 // time (Swedish time) it did.
 func TestReceiptDelivered(t *testing.T) {
-	wall := webtest.Wall(time.Date(2026, 11, 24, 13, 2, 0, 0, time.UTC))
+	wall := nodetest.NewWall(time.Date(2026, 11, 24, 13, 2, 0, 0, time.UTC))
 	srv, l := newTestServer(t, Options{Sync: func() api.SyncStatus { return api.SyncStatus{Configured: true} }}, node.NewClock(wall.Now))
 	code, out := webtest.Post(t, srv.URL+"/api/reports", "application/json", `{"category":"road","text":"Träd över vägen"}`)
 	if code != http.StatusCreated {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
-	"github.com/safepoint-se/safepoint/ui/webtest"
+	"github.com/safepoint-se/safepoint/node/nodetest"
 )
 
 func TestPageCacheGenerations(t *testing.T) {
@@ -40,7 +40,7 @@ func TestPageCacheGenerations(t *testing.T) {
 }
 
 func TestCachedPageFollowsTheMinute(t *testing.T) {
-	wall := webtest.Wall(time.Date(2026, 11, 24, 13, 59, 30, 0, time.UTC)) // 14:59 in Stockholm
+	wall := nodetest.NewWall(time.Date(2026, 11, 24, 13, 59, 30, 0, time.UTC)) // 14:59 in Stockholm
 	srv, _ := newTestServer(t, Options{}, node.NewClock(wall.Now))
 	page := func() string {
 		t.Helper()

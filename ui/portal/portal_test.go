@@ -20,6 +20,7 @@ import (
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/accounts"
 	"github.com/safepoint-se/safepoint/node/eventlog"
+	"github.com/safepoint-se/safepoint/node/nodetest"
 	"github.com/safepoint-se/safepoint/ui/web"
 	"github.com/safepoint-se/safepoint/ui/webtest"
 )
@@ -350,7 +351,7 @@ func TestFormLimits(t *testing.T) {
 }
 
 func TestUntrustedClockShowsNoTimes(t *testing.T) {
-	wall := webtest.Wall(time.Unix(0, 0))
+	wall := nodetest.NewWall(time.Unix(0, 0))
 	srv, _ := newTestServer(t, Options{PostPerMinute: -1}, node.NewClock(wall.Now))
 	_, body := get(t, noRedirect, srv.URL+"/")
 	if !strings.Contains(body, "klockan i boxen är inte ställd") || strings.Contains(body, "01:00") {

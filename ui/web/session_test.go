@@ -17,6 +17,7 @@ import (
 
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/accounts"
+	"github.com/safepoint-se/safepoint/node/nodetest"
 	"github.com/safepoint-se/safepoint/ui/web"
 	"github.com/safepoint-se/safepoint/ui/webtest"
 )
@@ -168,7 +169,7 @@ func TestSessionLifecycle(t *testing.T) {
 
 	t.Run("idle, lifetime and clock set back", func(t *testing.T) {
 		start := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
-		wall := webtest.Wall(start)
+		wall := nodetest.NewWall(start)
 		e := newNodeEnv(t, web.Options{}, false, node.NewClock(wall.Now))
 		e.AddAccount(t, "anna", accounts.RoleStaff, "anna-password-1")
 		s := webtest.Login(t, e.Srv, "anna", "anna-password-1")

@@ -34,18 +34,6 @@ const (
 	CookiePlain = "safepoint"
 )
 
-// WallClock is a wall clock a test sets, for node.NewClock(w.Now).
-type WallClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// Wall is a wall clock standing at t.
-func Wall(t time.Time) *WallClock { return &WallClock{t: t} }
-
-func (w *WallClock) Now() time.Time  { w.mu.Lock(); defer w.mu.Unlock(); return w.t }
-func (w *WallClock) Set(t time.Time) { w.mu.Lock(); defer w.mu.Unlock(); w.t = t }
-
 // OpenLog opens the log in file, with the origin sp-test, until the test
 // ends; clock nil is the real clock.
 func OpenLog(t testing.TB, file string, clock *node.Clock) *eventlog.Log {
