@@ -70,14 +70,22 @@ func apiKey(r *http.Request) (string, bool) {
 	return "api:" + k, true
 }
 
+// readPost reads a public JSON post into req, and its Idempotency-Key; when
+// it says no, the answer is written.
+func readPost(w http.ResponseWriter, r *http.Request, req any) (key string, ok bool) {
+	if !web.ReadJSON(w, r, req) {
+		return "", false
+	}
+	if key, ok = apiKey(r); !ok {
+		web.WriteError(w, http.StatusBadRequest, "Idempotency-Key: at most 128 printable ASCII characters")
+	}
+	return key, ok
+}
+
 func (s *Portal) createReport(w http.ResponseWriter, r *http.Request) {
 	var req api.ReportRequest
-	if !web.ReadJSON(w, r, &req) {
-		return
-	}
-	key, ok := apiKey(r)
+	key, ok := readPost(w, r, &req)
 	if !ok {
-		web.WriteError(w, http.StatusBadRequest, "Idempotency-Key: at most 128 printable ASCII characters")
 		return
 	}
 	p, v := api.Report(req, s.log.State())
@@ -100,12 +108,8 @@ func (s *Portal) createReport(w http.ResponseWriter, r *http.Request) {
 
 func (s *Portal) createCheckIn(w http.ResponseWriter, r *http.Request) {
 	var req api.CheckInRequest
-	if !web.ReadJSON(w, r, &req) {
-		return
-	}
-	key, ok := apiKey(r)
+	key, ok := readPost(w, r, &req)
 	if !ok {
-		web.WriteError(w, http.StatusBadRequest, "Idempotency-Key: at most 128 printable ASCII characters")
 		return
 	}
 	p, personal, v := api.CheckIn(req, s.log.State())

@@ -71,16 +71,8 @@ func (s *Portal) checkinPost(w http.ResponseWriter, r *http.Request) {
 		s.refill(w, r, "checkin", "checkin.title", "checkin.html", v)
 		return
 	}
-	d := node.Draft{Type: node.TypeCheckInCreated, Payload: p, Personal: personal, PersonalKey: p.ID, Key: formKey(f.Get("token"))}
-	e, err := s.log.Append(r.Context(), d)
-	if err != nil {
-		s.logger.Error("Append failed", "err", err)
-		s.portalError(w, r, http.StatusServiceUnavailable, "error.title", "error.text")
-		return
-	}
-	var stored node.CheckInCreated
-	json.Unmarshal(e.Payload, &stored)
-	http.Redirect(w, r, "/r/"+stored.Receipt+"?new=1", http.StatusSeeOther)
+	s.appendAndShowReceipt(w, r, node.Draft{Type: node.TypeCheckInCreated, Payload: p, Personal: personal,
+		PersonalKey: p.ID, Key: formKey(f.Get("token"))})
 }
 
 func (s *Portal) reportPost(w http.ResponseWriter, r *http.Request) {
@@ -94,13 +86,22 @@ func (s *Portal) reportPost(w http.ResponseWriter, r *http.Request) {
 		s.refill(w, r, "report", "report.title", "report.html", v)
 		return
 	}
-	e, err := s.log.Append(r.Context(), node.Draft{Type: node.TypeReportCreated, Payload: p, Key: formKey(f.Get("token"))})
+	s.appendAndShowReceipt(w, r, node.Draft{Type: node.TypeReportCreated, Payload: p, Key: formKey(f.Get("token"))})
+}
+
+// appendAndShowReceipt appends a resident's submission and sends them to
+// its receipt: the first submission's, when the form's token was seen
+// before.
+func (s *Portal) appendAndShowReceipt(w http.ResponseWriter, r *http.Request, d node.Draft) {
+	e, err := s.log.Append(r.Context(), d)
 	if err != nil {
 		s.logger.Error("Append failed", "err", err)
 		s.portalError(w, r, http.StatusServiceUnavailable, "error.title", "error.text")
 		return
 	}
-	var stored node.ReportCreated
+	var stored struct {
+		Receipt string `json:"receipt"`
+	}
 	json.Unmarshal(e.Payload, &stored)
 	http.Redirect(w, r, "/r/"+stored.Receipt+"?new=1", http.StatusSeeOther)
 }
