@@ -241,6 +241,23 @@ func tables(t *testing.T, file string) []string {
 	return out
 }
 
+// checkTables checks that the database at file has every table of want
+// and none of without.
+func checkTables(t *testing.T, file string, want, without []string) {
+	t.Helper()
+	got := tables(t, file)
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			t.Errorf("%s: no table %s (%v)", file, w, got)
+		}
+	}
+	for _, w := range without {
+		if slices.Contains(got, w) {
+			t.Errorf("%s: table %s should not be there", file, w)
+		}
+	}
+}
+
 // TestUpgradeNode: a node's data directory from the version before opens
 // with every event, account, session, personal row, staff contact,
 // idempotency key, acknowledgement and power sample intact; central's
@@ -315,17 +332,8 @@ func TestUpgradeNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := tables(t, file)
-	for _, gone := range []string{"down_nodes", "directives", "downlink"} {
-		if slices.Contains(got, gone) {
-			t.Errorf("central's table %s still in a node's database", gone)
-		}
-	}
-	for _, kept := range []string{"events", "personal", "staff_contacts", "accounts", "sessions", "power_samples", "idempotency", "ack_log"} {
-		if !slices.Contains(got, kept) {
-			t.Errorf("table %s missing after the upgrade", kept)
-		}
-	}
+	checkTables(t, file, []string{"events", "personal", "staff_contacts", "accounts", "sessions", "power_samples", "idempotency", "ack_log"},
+		[]string{"down_nodes", "directives", "downlink"})
 }
 
 // TestUpgradeCentral: central's data directory from the version before
@@ -376,12 +384,8 @@ func TestUpgradeCentral(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := tables(t, file)
-	for _, gone := range []string{"personal", "staff_contacts", "power_samples"} {
-		if slices.Contains(got, gone) {
-			t.Errorf("a node's table %s still in central's database", gone)
-		}
-	}
+	checkTables(t, file, []string{"events", "accounts", "sessions", "down_nodes", "directives", "downlink", "watermarks"},
+		[]string{"personal", "staff_contacts", "power_samples"})
 }
 
 // TestFreshDatabasesHoldOnlyTheirOwners: a new node database has no
@@ -409,25 +413,10 @@ func TestFreshDatabasesHoldOnlyTheirOwners(t *testing.T) {
 	s.Close()
 	a.Close()
 	c.Close()
-	for _, c := range []struct {
-		file          string
-		want, without []string
-	}{
-		{nodeFile, []string{"events", "personal", "staff_contacts", "accounts", "sessions", "power_samples"}, []string{"down_nodes", "directives", "downlink"}},
-		{centralFile, []string{"events", "accounts", "sessions", "down_nodes", "directives", "downlink"}, []string{"personal", "staff_contacts", "power_samples"}},
-	} {
-		got := tables(t, c.file)
-		for _, w := range c.want {
-			if !slices.Contains(got, w) {
-				t.Errorf("%s: no table %s (%v)", c.file, w, got)
-			}
-		}
-		for _, w := range c.without {
-			if slices.Contains(got, w) {
-				t.Errorf("%s: table %s should not be there", c.file, w)
-			}
-		}
-	}
+	checkTables(t, nodeFile, []string{"events", "personal", "staff_contacts", "accounts", "sessions", "power_samples"},
+		[]string{"down_nodes", "directives", "downlink"})
+	checkTables(t, centralFile, []string{"events", "accounts", "sessions", "down_nodes", "directives", "downlink"},
+		[]string{"personal", "staff_contacts", "power_samples"})
 }
 
 // TestNewerSchemaRefused: a chain newer than the program is refused, and
