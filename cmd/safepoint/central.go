@@ -96,7 +96,10 @@ func serveCentral(ctx context.Context, cfg centralConfig, root *slog.Logger) err
 		return fmt.Errorf("data directory: %w", err)
 	}
 	// Central's log holds the nodes' events; it keeps no personal data.
-	st, err := openStores(ctx, cfg.Data, eventlog.Options{Origin: cfg.ID}, logger)
+	// Its picture folds the nodes' events (the log) and its own directives
+	// (the receiver): one State for both.
+	picture := node.NewState()
+	st, err := openStores(ctx, cfg.Data, eventlog.Options{Origin: cfg.ID, State: picture}, logger)
 	if err != nil {
 		return err
 	}
@@ -132,7 +135,7 @@ func serveCentral(ctx context.Context, cfg centralConfig, root *slog.Logger) err
 		return err
 	}
 	recv, err := central.New(central.Opts{Broker: brokerURL, User: user, Password: pw, TLS: tlsCfg, ClientID: cfg.ID,
-		Log: log, Store: directives, Logger: logger})
+		Log: log, Store: directives, Picture: picture, Logger: logger})
 	if err != nil {
 		return err
 	}

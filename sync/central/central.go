@@ -35,7 +35,13 @@ type Opts struct {
 	ClientID string // "central" by default
 	Log      *eventlog.Log
 	Store    *store.Store // directives and downlink streams, in the log's database
-	Logger   *slog.Logger
+	// Picture is central's picture of the points: the fold of the nodes'
+	// events, which the log folds in, and of central's own directives,
+	// which the receiver folds in. The composer gives the log
+	// (eventlog.Options.State) and the receiver the same one; nil keeps
+	// the directives' fold to the receiver alone.
+	Picture *node.State
+	Logger  *slog.Logger
 	// MaxBatch bounds how many incoming messages share one transaction (64).
 	MaxBatch int
 	// AckTimeout: a node that acknowledges nothing of its downlink this
@@ -98,6 +104,9 @@ func New(opts Opts) (*Receiver, error) {
 	}
 	if opts.AckTimeout <= 0 {
 		opts.AckTimeout = 15 * time.Second
+	}
+	if opts.Picture == nil {
+		opts.Picture = node.NewState()
 	}
 	r := &Receiver{opts: opts, in: make(chan inbound, 1024), nodes: map[string]*Node{},
 		streams: map[string]*stream{}, downKick: make(chan struct{}, 1)}

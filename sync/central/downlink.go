@@ -97,7 +97,7 @@ func (r *Receiver) loadStreams(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.opts.Log.State().Fold(events...)
+	r.opts.Picture.Fold(events...)
 	streams, err := r.opts.Store.Streams(ctx)
 	if err != nil {
 		return err
@@ -188,7 +188,7 @@ func (r *Receiver) Send(ctx context.Context, d Draft) (Directive, error) {
 	r.mu.Unlock()
 	// Central's own picture takes the directive as the nodes will, so
 	// both sides resolve concurrent edits the same way.
-	r.opts.Log.State().Fold(node.Event{Origin: wire.Central, Seq: 1, HLC: hlc, Type: d.Type, OccurredAt: &now, Payload: payload})
+	r.opts.Picture.Fold(node.Event{Origin: wire.Central, Seq: 1, HLC: hlc, Type: d.Type, OccurredAt: &now, Payload: payload})
 	r.kickDown()
 	out, _, err := r.Directive(ctx, id)
 	return out, err

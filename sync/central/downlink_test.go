@@ -274,7 +274,7 @@ func TestNeedEditedOnBothSides(t *testing.T) {
 	}
 	clog.Close()
 	clog2 := openLogClock(t, filepath.Join(tmp, "central"), "central", clock)
-	if _, err := central.New(central.Opts{Broker: mq.URL(), Log: clog2, Store: synctest.OpenStore(t, clog2)}); err != nil {
+	if _, err := central.New(central.Opts{Broker: mq.URL(), Log: clog2, Store: synctest.OpenStore(t, clog2), Picture: clog2.State()}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := clog2.State().Announcement("ann-restart"); status(clog2) != node.ReportInProgress || !ok {

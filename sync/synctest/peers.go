@@ -63,6 +63,9 @@ func RunCentral(t testing.TB, ctx context.Context, opts central.Opts) *central.R
 	if opts.Store == nil {
 		opts.Store = OpenStore(t, opts.Log)
 	}
+	if opts.Picture == nil {
+		opts.Picture = opts.Log.State() // one picture, as safepoint central composes it
+	}
 	r, err := central.New(opts)
 	if err != nil {
 		t.Fatal(err)
