@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,28 +30,10 @@ const (
 
 func pass(node string) string { return "pw-" + node + "-0123456789" }
 
-// lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type testBroker struct {
 	*Broker
 	users string
-	logs  *lockedBuffer
+	logs  *synctest.Buffer
 }
 
 // startBroker runs a broker on a free loopback port with nodes a and b of
@@ -69,7 +50,7 @@ func startBroker(t *testing.T) *testBroker {
 	if err := u.Save(users); err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &synctest.Buffer{}
 	b, err := New(Opts{
 		Addr:      "127.0.0.1:0",
 		UsersFile: users,
@@ -81,35 +62,64 @@ func startBroker(t *testing.T) *testBroker {
 	if err := b.AddCentral("central", centralPass); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
+	stop := run(b)
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("BROKER_TEST_LOGS") != "" {
 			t.Logf("broker log:\n%s", logs)
 		}
+		stop(t, wait)
+	})
+	return &testBroker{Broker: b, users: users, logs: logs}
+}
+
+// run runs b until stop, which cancels Run, fails the test unless Run
+// returns nil within d, and reports how long it took to return.
+func run(b *Broker) (stop func(t *testing.T, d time.Duration) time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	return func(t *testing.T, d time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
 		cancel()
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("Run: %v", err)
+				t.Fatalf("Run: %v", err)
 			}
-		case <-time.After(wait):
-			t.Error("Run did not return after cancel")
+		case <-time.After(d):
+			t.Fatal("Run did not return after cancel")
 		}
-	})
-	return &testBroker{Broker: b, users: users, logs: logs}
+		return time.Since(start)
+	}
+}
+
+// dialSilent opens a connection to addr that never sends CONNECT, until
+// the test ends.
+func dialSilent(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
 }
 
 type clientOpts struct {
 	id, user, password string
 	willTopic          string
+	tls                *tls.Config // nil: plain MQTT
 }
 
 func connect(t *testing.T, addr string, o clientOpts) (paho.Client, error) {
 	t.Helper()
+	scheme := "tcp://"
+	if o.tls != nil {
+		scheme = "tls://"
+	}
 	opts := paho.NewClientOptions().
-		AddBroker("tcp://" + addr).
+		AddBroker(scheme + addr).
+		SetTLSConfig(o.tls).
 		SetClientID(o.id).
 		SetUsername(o.user).
 		SetPassword(o.password).
@@ -600,33 +610,17 @@ func TestRun(t *testing.T) {
 	if strings.HasSuffix(b.Addr(), ":0") {
 		t.Fatalf("Addr %s: want the bound port", b.Addr())
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
+	stop := run(b)
 
 	// A peer that never sends CONNECT must not hold up shutdown.
-	silent, err := net.DialTimeout("tcp", b.Addr(), wait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
+	dialSilent(t, b.Addr())
 	if err := b.AddCentral("central", centralPass); err != nil {
 		t.Fatal(err)
 	}
 	c := mustConnect(t, b.Addr(), clientOpts{id: "central", user: "central", password: centralPass})
 
 	time.Sleep(50 * time.Millisecond) // let the silent connection be accepted
-	start := time.Now()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(shutdownGrace + 2*time.Second):
-		t.Fatal("Run did not return")
-	}
-	if d := time.Since(start); d > time.Second {
+	if d := stop(t, shutdownGrace+2*time.Second); d > time.Second {
 		t.Errorf("stopped in %v: a silent connection held up shutdown", d)
 	}
 	deadline := time.Now().Add(wait)
@@ -687,39 +681,26 @@ func ExampleWriteNodeEntry() {
 
 func TestTLS(t *testing.T) {
 	pki := synctest.NewPKI(t, t.TempDir())
-	b, err := New(Opts{
-		Addr:      "127.0.0.1:0",
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{pki.Server}, MinVersion: tls.VersionTLS12},
-	})
+	b, err := New(Opts{Addr: "127.0.0.1:0", TLSConfig: pki.ServerTLS()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := b.AddCentral("central", centralPass); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
+	stop := run(b)
 
 	// Plain MQTT on the TLS port gets nowhere; neither does a silent peer
 	// hold up shutdown.
-	silent, err := net.DialTimeout("tcp", b.Addr(), wait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	if _, err := connect(t, b.Addr(), clientOpts{id: "central", user: "central", password: centralPass}); err == nil {
+	dialSilent(t, b.Addr())
+	o := clientOpts{id: "central", user: "central", password: centralPass}
+	if _, err := connect(t, b.Addr(), o); err == nil {
 		t.Error("plain MQTT connected to the TLS port")
 	}
-
-	opts := paho.NewClientOptions().
-		AddBroker("tls://" + b.Addr()).
-		SetTLSConfig(&tls.Config{RootCAs: pki.Pool}).
-		SetClientID("central").SetUsername("central").SetPassword(centralPass).
-		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(wait)
-	c := paho.NewClient(opts)
-	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatalf("TLS connect: %v", tok.Error())
+	o.tls = &tls.Config{RootCAs: pki.Pool}
+	c, err := connect(t, b.Addr(), o)
+	if err != nil {
+		t.Fatalf("TLS connect: %v", err)
 	}
 	codes, got := subscribe(t, c, "sp/v1/#")
 	if codes["sp/v1/#"] != 1 {
@@ -730,17 +711,7 @@ func TestTLS(t *testing.T) {
 		t.Errorf("got %v", m)
 	}
 
-	start := time.Now()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(wait):
-		t.Fatal("Run did not return")
-	}
-	if d := time.Since(start); d > time.Second {
+	if d := stop(t, wait); d > time.Second {
 		t.Errorf("stopped in %v", d)
 	}
 	c.Disconnect(0)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,21 +47,16 @@ func writeMosquittoUsers(t *testing.T, f broker.MosquittoFiles) {
 	}
 }
 
-func mosquittoConf(port int, f broker.MosquittoFiles, listener string) string {
-	return fmt.Sprintf(`listener %d 127.0.0.1
-%s
-allow_anonymous false
-password_file %s
-acl_file %s
-use_username_as_clientid true
-persistence false
-set_tcp_nodelay true
-log_dest stderr
-log_type error
-log_type warning
-log_type notice
-connection_messages true
-`, port, listener, f.Passwd, f.ACL)
+// mosquittoConf is a test broker's configuration: broker-config's files f,
+// and listener, the TLS settings of its listener (none: plain MQTT).
+func mosquittoConf(port int, f broker.MosquittoFiles, listener ...string) string {
+	return synctest.MosquittoConf(port, slices.Concat(listener, []string{
+		"allow_anonymous false",
+		"password_file " + f.Passwd,
+		"acl_file " + f.ACL,
+		"use_username_as_clientid true",
+		"set_tcp_nodelay true",
+	})...)
 }
 
 // TestMosquittoACL: real Mosquitto with the password and ACL files of
@@ -71,7 +67,7 @@ func TestMosquittoACL(t *testing.T) {
 	f := broker.MosquittoFilesIn(t.TempDir())
 	writeMosquittoUsers(t, f)
 	port := synctest.FreePort(t)
-	m := synctest.StartMosquittoConfig(t, port, mosquittoConf(port, f, ""))
+	m := synctest.StartMosquittoConfig(t, port, mosquittoConf(port, f))
 	tg := aclTarget(m.URL(), nil)
 	synctest.CheckNodeACL(t, tg)
 
@@ -119,8 +115,8 @@ func TestMosquittoTLS(t *testing.T) {
 	f := broker.MosquittoFilesIn(dir)
 	writeMosquittoUsers(t, f)
 	port := synctest.FreePort(t)
-	m := synctest.StartMosquittoConfig(t, port, mosquittoConf(port, f, fmt.Sprintf(
-		"cafile %s\ncertfile %s\nkeyfile %s\ntls_version tlsv1.2", pki.CAFile, pki.CertFile, pki.KeyFile)))
+	m := synctest.StartMosquittoConfig(t, port, mosquittoConf(port, f,
+		"cafile "+pki.CAFile, "certfile "+pki.CertFile, "keyfile "+pki.KeyFile, "tls_version tlsv1.2"))
 	url := "ssl://" + m.Addr()
 
 	checkTLSRefusals(t, m.Addr())

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"regexp"
 	"strconv"
@@ -113,14 +112,11 @@ func LoadUsers(path string) (*Users, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: read users: %w", err)
 	}
-	u, err := parseUsers(data)
-	if err != nil {
-		return nil, fmt.Errorf("broker: %s: %w", path, err)
-	}
-	return u, nil
+	return parseUsers(path, data)
 }
 
-func parseUsers(data []byte) (*Users, error) {
+// parseUsers parses the users file at path, which holds data.
+func parseUsers(path string, data []byte) (*Users, error) {
 	u := &Users{index: map[string]int{}}
 	var errs []error
 	seen := map[string]int{} // name → line number
@@ -161,7 +157,7 @@ func parseUsers(data []byte) (*Users, error) {
 		errs = append(errs, fmt.Errorf("line %d: %w", n+1, err))
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, fmt.Errorf("broker: %s: %w", path, errors.Join(errs...))
 	}
 	return u, nil
 }
@@ -252,10 +248,11 @@ func (u *Users) Save(path string) error {
 //
 // It is not safe against another process editing the file at the same time.
 func WriteNodeEntry(path, node, municipality, password string) error {
-	u, err := LoadUsers(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		u, err = &Users{index: map[string]int{}}, nil
+	data, err := readOptional(path)
+	if err != nil {
+		return err
 	}
+	u, err := parseUsers(path, data)
 	if err != nil {
 		return err
 	}

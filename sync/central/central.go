@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -158,10 +157,8 @@ func (r *Receiver) Run(ctx context.Context) error {
 			backoff = time.Second // it got through: a new loss starts from short waits again
 		}
 		r.opts.Logger.Warn("Central link down", "err", err, "retryIn", backoff)
-		select {
-		case <-ctx.Done():
+		if !mqttx.Backoff(ctx, backoff) {
 			return nil
-		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}

@@ -1,8 +1,6 @@
 package central_test
 
 import (
-	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,11 +12,7 @@ import (
 // every broker restart, the fifth as the first: the wait between attempts
 // grows only while attempts fail.
 func TestReconnectAfterBrokerRestarts(t *testing.T) {
-	mq := synctest.StartMosquitto(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	clog := openLog(t, filepath.Join(t.TempDir(), "central"), "central")
-	recv := startCentral(t, ctx, mq.URL(), clog)
+	mq, _, recv := synctest.StartCentral(t, synctest.Context(t, 90*time.Second), t.TempDir(), nil)
 	// listening reports whether central handles messages: it refuses a
 	// probe on an up topic.
 	listening := func(within time.Duration) bool {

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -178,11 +177,8 @@ func (l *Link) Run(ctx context.Context) error {
 			backoff = l.opts.MinBackoff
 		}
 		l.opts.Logger.Info("Sync link down", "err", err, "retryIn", backoff.Round(time.Millisecond))
-		wait := backoff/2 + rand.N(backoff/2+1) // jitter: boxes that lost the link together do not return together
-		select {
-		case <-ctx.Done():
+		if !mqttx.Backoff(ctx, backoff) {
 			return nil
-		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, l.opts.MaxBackoff)
 	}

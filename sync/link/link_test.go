@@ -14,7 +14,6 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/central"
 	"github.com/safepoint-se/safepoint/sync/link"
@@ -22,43 +21,21 @@ import (
 	"github.com/safepoint-se/safepoint/sync/wire"
 )
 
-func openLog(t *testing.T, origin string) *eventlog.Log {
+// nodeLog opens byhuset-a's event log, holding n reports.
+func nodeLog(t *testing.T, n int) *eventlog.Log {
 	t.Helper()
-	l, err := eventlog.Open(context.Background(), filepath.Join(t.TempDir(), eventlog.FileName), eventlog.Options{Origin: origin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := synctest.OpenLog(t, t.TempDir(), "byhuset-a", nil)
+	appendN(t, l, n)
 	return l
-}
-
-func report(i int) node.Draft {
-	return node.Draft{Type: node.TypeReportCreated, Payload: node.ReportCreated{ID: node.NewID(),
-		Receipt: node.NewCode(node.ReceiptLen), Category: "road", Text: fmt.Sprintf("rapport %d", i), Urgency: "normal"}}
 }
 
 func appendN(t *testing.T, l *eventlog.Log, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
-		if _, err := l.Append(context.Background(), report(i)); err != nil {
+		if _, err := l.Append(context.Background(), synctest.Report(fmt.Sprintf("rapport %d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
-}
-
-// run runs fn (a Run method) until the test ends.
-func run(t *testing.T, ctx context.Context, name string, fn func(context.Context) error) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { fn(ctx); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("%s did not stop within 10 s", name)
-		}
-	})
 }
 
 // syncBarrier returns once central has handled everything published
@@ -82,32 +59,27 @@ func nodeView(recv *central.Receiver, id string) (central.Node, bool) {
 	return central.Node{}, false
 }
 
+// lateCentral runs a second central on url, one that starts now and knows
+// only what the broker retained.
+func lateCentral(t *testing.T, ctx context.Context, url string) *central.Receiver {
+	return synctest.RunCentral(t, ctx, central.Opts{Broker: url, ClientID: "central-2",
+		Log: synctest.OpenLog(t, t.TempDir(), wire.Central, nil), Logger: synctest.Logger(t, "central-2")})
+}
+
 // TestDeathAndBirth: central ignores a Last Will older than the node's
 // latest birth; a connection that dies abruptly makes the broker publish
 // the will and central shows the node offline; the node back, online.
 func TestDeathAndBirth(t *testing.T) {
-	mq := synctest.StartMosquitto(t)
+	ctx := synctest.Context(t, 60*time.Second)
+	mq, _, recv := synctest.StartCentral(t, ctx, t.TempDir(), nil)
 	proxy := synctest.NewProxy(t, mq.Addr())
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	clog := openLog(t, "central")
-	recv, err := central.New(central.Opts{Broker: mq.URL(), Log: clog, Store: synctest.OpenStore(t, clog), Logger: synctest.Logger(t, "central")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, ctx, "central", recv.Run)
-	nlog := openLog(t, "byhuset-a")
-	appendN(t, nlog, 5)
+	nlog := nodeLog(t, 5)
 	// A node that has connected before: its next birth is 6.
 	if err := nlog.SetPeerAcked(ctx, "birth", 5); err != nil {
 		t.Fatal(err)
 	}
-	l, err := link.New(link.Opts{Broker: proxy.URL(), Municipality: "2161", Log: nlog,
-		MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Logger: synctest.Logger(t, "link")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, ctx, "link", l.Run)
+	l, _ := synctest.RunLink(t, ctx, link.Opts{Broker: proxy.URL(), Municipality: "2161", Log: nlog,
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 	pub := synctest.Client(t, mq.URL(), "by-hand")
 	status := wire.Topic("2161", "byhuset-a", wire.KindStatus)
 
@@ -164,12 +136,7 @@ func TestDeathAndBirth(t *testing.T) {
 	}
 
 	// A central that starts now learns the state from the retained birth.
-	clog2 := openLog(t, "central")
-	recv2, err := central.New(central.Opts{Broker: mq.URL(), ClientID: "central-2", Log: clog2, Store: synctest.OpenStore(t, clog2), Logger: synctest.Logger(t, "central-2")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, ctx, "central-2", recv2.Run)
+	recv2 := lateCentral(t, ctx, mq.URL())
 	if !synctest.Eventually(10*time.Second, func() bool { n, ok := nodeView(recv2, "byhuset-a"); return ok && n.Online }) {
 		t.Errorf("a new central does not see the node online from the retained status: %+v", recv2.Nodes())
 	}
@@ -192,9 +159,12 @@ type fakeCentral struct {
 	received []uint64 // first seq of each batch, in arrival order
 }
 
-func startFakeCentral(t *testing.T, url string, drop func(wire.Batch) bool) *fakeCentral {
+// startFakeCentral starts a mosquitto and a fake central on it that loses
+// the batches drop picks.
+func startFakeCentral(t *testing.T, drop func(wire.Batch) bool) (*synctest.Mosquitto, *fakeCentral) {
+	mq := synctest.StartMosquitto(t)
 	f := &fakeCentral{t: t, drop: drop, held: map[uint64]bool{}}
-	f.client = synctest.Client(t, url, "fake-central")
+	f.client = synctest.Client(t, mq.URL(), "fake-central")
 	tok := f.client.Subscribe("sp/v1/+/+/up", 1, func(c mqtt.Client, m mqtt.Message) {
 		b, err := wire.DecodeBatch(m.Payload())
 		if err != nil {
@@ -229,7 +199,19 @@ func startFakeCentral(t *testing.T, url string, drop func(wire.Batch) bool) *fak
 	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("fake central: subscribe: %v", tok.Error())
 	}
-	return f
+	return mq, f
+}
+
+// dropFirstOnce loses the first batch the first time it comes.
+func dropFirstOnce() func(wire.Batch) bool {
+	var dropped bool
+	return func(b wire.Batch) bool {
+		if !dropped && b.Events[0].Seq == 1 {
+			dropped = true
+			return true
+		}
+		return false
+	}
 }
 
 func (f *fakeCentral) stats() (mark uint64, batches int) {
@@ -242,29 +224,16 @@ func (f *fakeCentral) stats() (mark uint64, batches int) {
 // later ones without moving its watermark. The link must send again from
 // the watermark long before its ack timeout.
 func TestResendOnNonAdvancingAck(t *testing.T) {
-	mq := synctest.StartMosquitto(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var dropped bool
-	f := startFakeCentral(t, mq.URL(), func(b wire.Batch) bool {
-		if !dropped && b.Events[0].Seq == 1 {
-			dropped = true // the first batch, once
-			return true
-		}
-		return false
-	})
-	nlog := openLog(t, "byhuset-a")
-	l, err := link.New(link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nlog, BatchSize: 5, InFlight: 4,
-		AckTimeout: time.Minute, MinBackoff: 50 * time.Millisecond, Logger: synctest.Logger(t, "link")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, ctx, "link", l.Run)
+	ctx := synctest.Context(t, 60*time.Second)
+	mq, f := startFakeCentral(t, dropFirstOnce())
+	nlog := nodeLog(t, 0)
+	l, _ := synctest.RunLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nlog, BatchSize: 5, InFlight: 4,
+		AckTimeout: time.Minute, MinBackoff: 50 * time.Millisecond})
 	// Events trickle in, as they do at a point: each goes out in its own
 	// batch and draws an ack that does not move.
 	start := time.Now()
 	for i := 0; i < 40; i++ {
-		if _, err := nlog.Append(ctx, report(i)); err != nil {
+		if _, err := nlog.Append(ctx, synctest.Report(fmt.Sprintf("rapport %d", i))); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -282,26 +251,12 @@ func TestResendOnNonAdvancingAck(t *testing.T) {
 // ack will come by itself: the link must still resend well before its
 // (long) ack timeout.
 func TestResendOnBurstWithLostBatch(t *testing.T) {
-	mq := synctest.StartMosquitto(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var dropped bool
-	f := startFakeCentral(t, mq.URL(), func(b wire.Batch) bool {
-		if !dropped && b.Events[0].Seq == 1 {
-			dropped = true
-			return true
-		}
-		return false
-	})
-	nlog := openLog(t, "byhuset-a")
-	appendN(t, nlog, 100)
-	l, err := link.New(link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nlog, BatchSize: 10, InFlight: 4,
-		AckTimeout: time.Minute, MinBackoff: 50 * time.Millisecond, Logger: synctest.Logger(t, "link")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx := synctest.Context(t, 60*time.Second)
+	mq, f := startFakeCentral(t, dropFirstOnce())
+	nlog := nodeLog(t, 100)
 	start := time.Now()
-	run(t, ctx, "link", l.Run)
+	l, _ := synctest.RunLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nlog, BatchSize: 10, InFlight: 4,
+		AckTimeout: time.Minute, MinBackoff: 50 * time.Millisecond})
 	if !synctest.Eventually(15*time.Second, func() bool { return l.Status().Acked == 100 }) {
 		mark, n := f.stats()
 		t.Fatalf("link acked %d of 100 after %v (fake central's mark %d, %d batches)",
@@ -315,19 +270,11 @@ func TestResendOnBurstWithLostBatch(t *testing.T) {
 // batches sent meanwhile are gone, and no ack comes at all). After the ack
 // timeout the link sends again from the watermark.
 func TestResendAfterSilence(t *testing.T) {
-	mq := synctest.StartMosquitto(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := synctest.Context(t, 60*time.Second)
 	silentUntil := time.Now().Add(1500 * time.Millisecond)
-	f := startFakeCentral(t, mq.URL(), func(wire.Batch) bool { return time.Now().Before(silentUntil) })
-	nlog := openLog(t, "byhuset-a")
-	appendN(t, nlog, 30)
-	l, err := link.New(link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nlog, BatchSize: 10,
-		AckTimeout: time.Second, MinBackoff: 50 * time.Millisecond, Logger: synctest.Logger(t, "link")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, ctx, "link", l.Run)
+	mq, f := startFakeCentral(t, func(wire.Batch) bool { return time.Now().Before(silentUntil) })
+	l, _ := synctest.RunLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nodeLog(t, 30), BatchSize: 10,
+		AckTimeout: time.Second, MinBackoff: 50 * time.Millisecond})
 	if !synctest.Eventually(15*time.Second, func() bool { return l.Status().Acked == 30 }) {
 		mark, n := f.stats()
 		t.Fatalf("link acked %d of 30 (fake central's mark %d, %d batches)", l.Status().Acked, mark, n)
@@ -340,18 +287,11 @@ func TestResendAfterSilence(t *testing.T) {
 // TestAckNeverMovesBack: an ack below what central acknowledged before (a
 // stale retained one, a replay) never moves the node's watermark back.
 func TestAckNeverMovesBack(t *testing.T) {
-	mq := synctest.StartMosquitto(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	f := startFakeCentral(t, mq.URL(), func(wire.Batch) bool { return false })
-	nlog := openLog(t, "byhuset-a")
-	appendN(t, nlog, 20)
-	l, err := link.New(link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nlog,
-		MinBackoff: 50 * time.Millisecond, Logger: synctest.Logger(t, "link")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, ctx, "link", l.Run)
+	ctx := synctest.Context(t, 60*time.Second)
+	mq, f := startFakeCentral(t, func(wire.Batch) bool { return false })
+	nlog := nodeLog(t, 20)
+	l, _ := synctest.RunLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nlog,
+		MinBackoff: 50 * time.Millisecond})
 	if !synctest.Eventually(10*time.Second, func() bool { return l.Status().Acked == 20 }) {
 		t.Fatalf("acked %d of 20", l.Status().Acked)
 	}
@@ -377,18 +317,12 @@ func TestAckNeverMovesBack(t *testing.T) {
 // between, must come back quickly each time: the wait between attempts
 // grows only while attempts fail, not over sessions that worked.
 func TestReconnectAfterEachDrop(t *testing.T) {
-	mq := synctest.StartMosquitto(t)
+	ctx := synctest.Context(t, 60*time.Second)
+	mq, _ := startFakeCentral(t, func(wire.Batch) bool { return false })
 	proxy := synctest.NewProxy(t, mq.Addr())
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	startFakeCentral(t, mq.URL(), func(wire.Batch) bool { return false })
-	nlog := openLog(t, "byhuset-a")
-	l, err := link.New(link.Opts{Broker: proxy.URL(), Municipality: "2161", Log: nlog,
-		MinBackoff: 200 * time.Millisecond, MaxBackoff: 30 * time.Second, Logger: synctest.Logger(t, "link")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, ctx, "link", l.Run)
+	nlog := nodeLog(t, 0)
+	l, _ := synctest.RunLink(t, ctx, link.Opts{Broker: proxy.URL(), Municipality: "2161", Log: nlog,
+		MinBackoff: 200 * time.Millisecond, MaxBackoff: 30 * time.Second})
 	if !synctest.Eventually(10*time.Second, func() bool { return l.Status().Online }) {
 		t.Fatal("link never online")
 	}
@@ -420,19 +354,12 @@ func TestReconnectAfterEachDrop(t *testing.T) {
 // nothing. The retained ack a reconnecting link finds on subscribing is
 // no sign of a gap: nothing may be sent twice before the ack timeout.
 func TestNoResendForSlowCentral(t *testing.T) {
-	mq := synctest.StartMosquitto(t)
+	ctx := synctest.Context(t, 60*time.Second)
+	mq, f := startFakeCentral(t, func(wire.Batch) bool { return false })
 	proxy := synctest.NewProxy(t, mq.Addr())
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	f := startFakeCentral(t, mq.URL(), func(wire.Batch) bool { return false })
-	nlog := openLog(t, "byhuset-a")
-	appendN(t, nlog, 10)
-	l, err := link.New(link.Opts{Broker: proxy.URL(), Municipality: "2161", Log: nlog, BatchSize: 10,
-		MinBackoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Logger: synctest.Logger(t, "link")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, ctx, "link", l.Run)
+	nlog := nodeLog(t, 10)
+	l, _ := synctest.RunLink(t, ctx, link.Opts{Broker: proxy.URL(), Municipality: "2161", Log: nlog, BatchSize: 10,
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
 	if !synctest.Eventually(10*time.Second, func() bool { return l.Status().Acked == 10 }) {
 		t.Fatalf("acked %d of 10", l.Status().Acked)
 	}
@@ -463,17 +390,9 @@ func TestNoResendForSlowCentral(t *testing.T) {
 // DISCONNECT discards the Last Will: the node must say offline itself, or
 // central shows it online for good.
 func TestCleanStopSaysOffline(t *testing.T) {
-	mq := synctest.StartMosquitto(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	clog := openLog(t, "central")
-	recv, err := central.New(central.Opts{Broker: mq.URL(), Log: clog, Store: synctest.OpenStore(t, clog), Logger: synctest.Logger(t, "central")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, ctx, "central", recv.Run)
-	nlog := openLog(t, "byhuset-a")
-	l, err := link.New(link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nlog,
+	ctx := synctest.Context(t, 60*time.Second)
+	mq, _, recv := synctest.StartCentral(t, ctx, t.TempDir(), nil)
+	l, err := link.New(link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nodeLog(t, 0),
 		MinBackoff: 50 * time.Millisecond, Logger: synctest.Logger(t, "link")})
 	if err != nil {
 		t.Fatal(err)
@@ -495,12 +414,7 @@ func TestCleanStopSaysOffline(t *testing.T) {
 		t.Fatalf("node stopped cleanly but central still shows it online: %+v", recv.Nodes())
 	}
 	// And a central that starts later reads the same from the retained status.
-	clog2 := openLog(t, "central")
-	recv2, err := central.New(central.Opts{Broker: mq.URL(), ClientID: "central-2", Log: clog2, Store: synctest.OpenStore(t, clog2), Logger: synctest.Logger(t, "central-2")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, ctx, "central-2", recv2.Run)
+	recv2 := lateCentral(t, ctx, mq.URL())
 	time.Sleep(time.Second)
 	if n, ok := nodeView(recv2, "byhuset-a"); !ok || n.Online {
 		t.Errorf("a central started after the clean stop sees %+v (known %v), want offline", n, ok)
@@ -514,14 +428,9 @@ func TestCleanStopSaysOffline(t *testing.T) {
 // stops, says why in its status, keeps the stop across a restart, and
 // central gets none of the colliding events.
 func TestReplacedDataDirectory(t *testing.T) {
-	mq := synctest.StartMosquitto(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	clog := synctest.OpenLog(t, t.TempDir(), "central", nil)
-	synctest.RunCentral(t, ctx, central.Opts{Broker: mq.URL(), Log: clog})
-	first := openLog(t, "byhuset-a")
-	appendN(t, first, 5)
-	lk, stop := synctest.RunLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: first})
+	ctx := synctest.Context(t, 60*time.Second)
+	mq, clog, _ := synctest.StartCentral(t, ctx, t.TempDir(), nil)
+	lk, stop := synctest.RunLink(t, ctx, link.Opts{Broker: mq.URL(), Municipality: "2161", Log: nodeLog(t, 5)})
 	if !synctest.Eventually(20*time.Second, func() bool { return lk.Status().Acked == 5 }) {
 		t.Fatalf("first log: acked %d, want 5", lk.Status().Acked)
 	}
@@ -559,12 +468,11 @@ func TestReplacedDataDirectory(t *testing.T) {
 	}
 	// Central holds exactly the first log's five events.
 	var n int
-	clog.Events(ctx, func(e node.Event) error {
+	for _, e := range synctest.Events(t, &clog.Reader) {
 		if e.Origin == "byhuset-a" {
 			n++
 		}
-		return nil
-	})
+	}
 	if n != 5 {
 		t.Fatalf("central holds %d events of byhuset-a, want the first log's 5", n)
 	}

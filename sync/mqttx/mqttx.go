@@ -1,12 +1,14 @@
 // Package mqttx holds the paho plumbing that the node's link and central's
 // receiver share: bounded waits on tokens, subscriptions the broker must
-// grant, and a connection-lost signal.
+// grant, a connection-lost signal, and the jittered wait between
+// connection attempts.
 package mqttx
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -56,5 +58,17 @@ func Lost() (<-chan error, mqtt.ConnectionLostHandler) {
 		case ch <- err:
 		default:
 		}
+	}
+}
+
+// Backoff waits a random time between d/2 and d, or until ctx ends, and
+// reports whether the wait ran out. The jitter keeps boxes that lost the
+// link together from all returning together.
+func Backoff(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d/2 + rand.N(d/2+1)):
+		return true
 	}
 }

@@ -30,6 +30,40 @@ func OpenLog(t testing.TB, dir, origin string, clock *node.Clock) *eventlog.Log 
 	return l
 }
 
+// Context is a context that ends after d or when the test does: a bound
+// on a sync test whose peers might hang.
+func Context(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// StartCentral starts central's side of a sync test: a mosquitto, central's
+// event log in dir (on clock, or the system's when nil) and its receiver on
+// that mosquitto until the test ends.
+func StartCentral(t testing.TB, ctx context.Context, dir string, clock *node.Clock) (*Mosquitto, *eventlog.Log, *central.Receiver) {
+	t.Helper()
+	mq := StartMosquitto(t)
+	clog := OpenLog(t, dir, wire.Central, clock)
+	return mq, clog, RunCentral(t, ctx, central.Opts{Broker: mq.URL(), Log: clog})
+}
+
+// Events is every event of r, in log order.
+func Events(t testing.TB, r *eventlog.Reader) []node.Event {
+	t.Helper()
+	var out []node.Event
+	if err := r.Events(context.Background(), func(e node.Event) error { out = append(out, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Report is a new resident's report saying text.
+func Report(text string) node.Draft {
+	return node.Draft{Type: node.TypeReportCreated, Payload: node.ReportCreated{ID: node.NewID(),
+		Receipt: node.NewCode(node.ReceiptLen), Category: "road", Text: text, Urgency: "normal"}}
+}
+
 // OpenAccounts opens the account store in l's database until the test
 // ends.
 func OpenAccounts(t testing.TB, l *eventlog.Log) *accounts.Accounts {

@@ -31,23 +31,10 @@ import (
 // so "user root" is added then.
 func StartMosquittoConfig(t testing.TB, port int, conf string) *Mosquitto {
 	t.Helper()
-	NeedMosquitto(t)
-	dir := t.TempDir()
-	m := &Mosquitto{t: t, Port: port, conf: filepath.Join(dir, "mosquitto.conf"), log: &Buffer{}}
 	if os.Geteuid() == 0 {
 		conf += "\n# added by synctest: the test's files are root's\nuser root\n"
 	}
-	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m.start()
-	t.Cleanup(func() {
-		m.Stop()
-		if t.Failed() {
-			t.Logf("mosquitto on %d, its log:\n%s", m.Port, m.log.Tail(8000))
-		}
-	})
-	return m
+	return startConf(t, port, conf)
 }
 
 // Reload sends mosquitto SIGHUP: it reads its password and ACL files again.

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -77,19 +78,33 @@ func StartMosquitto(t testing.TB) *Mosquitto {
 // StartMosquittoOn starts mosquitto on port, which must be free.
 func StartMosquittoOn(t testing.TB, port int) *Mosquitto {
 	t.Helper()
+	return startConf(t, port, MosquittoConf(port, "allow_anonymous true"))
+}
+
+// mosquittoCommon is what every test broker's configuration says beside
+// its listener and users: nothing persisted, and a log for the test to
+// show when it fails.
+var mosquittoCommon = []string{
+	"persistence false",
+	"log_dest stderr",
+	"log_type error", "log_type warning", "log_type notice",
+	"connection_messages true",
+}
+
+// MosquittoConf is a configuration for mosquitto with a listener on
+// 127.0.0.1:port, then settings (one a line: the listener's TLS, users,
+// ACL), then what every test broker has: no persistence, and errors,
+// warnings, notices and connections logged to stderr.
+func MosquittoConf(port int, settings ...string) string {
+	lines := append([]string{fmt.Sprintf("listener %d 127.0.0.1", port)}, settings...)
+	return strings.Join(append(lines, mosquittoCommon...), "\n") + "\n"
+}
+
+// startConf starts mosquitto on port with configuration conf.
+func startConf(t testing.TB, port int, conf string) *Mosquitto {
+	t.Helper()
 	NeedMosquitto(t)
-	dir := t.TempDir()
-	m := &Mosquitto{t: t, Port: port, conf: filepath.Join(dir, "mosquitto.conf"), log: &Buffer{}}
-	conf := fmt.Sprintf(`# written by synctest
-listener %d 127.0.0.1
-allow_anonymous true
-persistence false
-log_dest stderr
-log_type error
-log_type warning
-log_type notice
-connection_messages true
-`, port)
+	m := &Mosquitto{t: t, Port: port, conf: filepath.Join(t.TempDir(), "mosquitto.conf"), log: &Buffer{}}
 	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

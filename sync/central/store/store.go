@@ -51,8 +51,9 @@ type Delivery struct {
 	Shown        *time.Time `json:"shown"`
 }
 
-// Directive is a directive and where it stands at each target node.
-type Directive struct {
+// Header is a directive as staff made it: what Directive and Summary both
+// begin with.
+type Header struct {
 	ID      string          `json:"id"`
 	Kind    string          `json:"kind"`
 	Target  string          `json:"target"`
@@ -60,21 +61,20 @@ type Directive struct {
 	By      string          `json:"by"`
 	Type    string          `json:"type"`
 	Payload json.RawMessage `json:"payload"`
-	Nodes   []Delivery      `json:"nodes"`
+}
+
+// Directive is a directive and where it stands at each target node.
+type Directive struct {
+	Header
+	Nodes []Delivery `json:"nodes"`
 }
 
 // Summary is a directive with its delivery counted over its target nodes.
 type Summary struct {
-	ID        string          `json:"id"`
-	Kind      string          `json:"kind"`
-	Target    string          `json:"target"`
-	Created   time.Time       `json:"created"`
-	By        string          `json:"by"`
-	Type      string          `json:"type"`
-	Payload   json.RawMessage `json:"payload"`
-	Nodes     int             `json:"nodes"`
-	Delivered int             `json:"delivered"`
-	Shown     int             `json:"shown"`
+	Header
+	Nodes     int `json:"nodes"`
+	Delivered int `json:"delivered"`
+	Shown     int `json:"shown"`
 }
 
 // Stream is where a node's downlink stands.
