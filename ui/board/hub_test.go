@@ -22,6 +22,7 @@ import (
 
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/accounts"
+	"github.com/safepoint-se/safepoint/sync/synctest"
 	"github.com/safepoint-se/safepoint/ui/web"
 	"github.com/safepoint-se/safepoint/ui/webtest"
 )
@@ -655,7 +656,7 @@ func TestBoardCloseEndsConnections(t *testing.T) {
 // wrapper, which is no http.Hijacker: the board must open all the same,
 // and its request is logged as a switch of protocols.
 func TestBoardWithDebugLog(t *testing.T) {
-	var buf webtest.SyncBuffer
+	var buf synctest.Buffer
 	e := newBoardEnv(t, 0, Options{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	sess := webtest.Login(t, e.Srv, boardAdmin, boardPassword)
 	c, _ := openBoard(t, e.Srv, sess)

@@ -18,6 +18,7 @@ import (
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/accounts"
 	"github.com/safepoint-se/safepoint/node/nodetest"
+	"github.com/safepoint-se/safepoint/sync/synctest"
 	"github.com/safepoint-se/safepoint/ui/web"
 	"github.com/safepoint-se/safepoint/ui/webtest"
 )
@@ -335,7 +336,7 @@ func TestAccountsAPI(t *testing.T) {
 }
 
 func TestNoSecretsInLogs(t *testing.T) {
-	var logs webtest.SyncBuffer
+	var logs synctest.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := newNodeEnv(t, web.Options{Logger: logger}, false, nil)
 	const (

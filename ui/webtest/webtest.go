@@ -6,7 +6,6 @@
 package webtest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -313,22 +312,4 @@ func EventCount(t testing.TB, l *eventlog.Log) int {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// SyncBuffer is a bytes.Buffer for a logger shared by handler goroutines.
-type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *SyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
