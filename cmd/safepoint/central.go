@@ -9,14 +9,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/safepoint-se/safepoint/node"
-	"github.com/safepoint-se/safepoint/node/accounts"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/broker"
 	"github.com/safepoint-se/safepoint/sync/central"
@@ -93,38 +91,19 @@ func serveCentral(ctx context.Context, cfg centralConfig, root *slog.Logger) err
 	// One logger per component, so an operator can filter them.
 	logger := root.With("component", "central")
 	uiLogger := root.With("component", "ui")
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
 	// Central's log holds the nodes' events; it keeps no personal data.
-	file := filepath.Join(cfg.Data, eventlog.FileName)
-	log, err := eventlog.Open(ctx, file, eventlog.Options{Origin: cfg.ID})
+	log, staff, closeData, err := openData(ctx, cfg.Data, eventlog.Options{Origin: cfg.ID}, logger)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := log.Close(); err != nil {
-			logger.Error("Closing the event log failed", "err", err)
-		}
-		logger.Info("Stopped")
-	}()
-	// The other stores of the database close before the log (deferred
-	// after it): the log's close folds the WAL back into the file once
-	// their connections are gone.
-	staff, err := accounts.Open(ctx, file, log.Clock().Wall)
-	if err != nil {
-		return err
-	}
-	defer staff.Close()
-	directives, err := store.Open(ctx, file)
+	defer closeData()
+	directives, err := store.Open(ctx, log.File())
 	if err != nil {
 		return err
 	}
 	defer directives.Close()
-	if ok, err := staff.HasAdmin(ctx); err != nil {
+	if err := warnNoAdmin(ctx, staff, cfg.Data, logger); err != nil {
 		return err
-	} else if !ok {
-		logger.Warn("No admin account yet: create one with: safepoint user add --data " + cfg.Data + " --name NAME --role admin")
 	}
 	pw, err := cfg.mqttConfig.password()
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/safepoint-se/safepoint/hardware/powermon"
 	"github.com/safepoint-se/safepoint/node"
-	"github.com/safepoint-se/safepoint/node/accounts"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/link"
 	"github.com/safepoint-se/safepoint/sync/wire"
@@ -269,37 +267,15 @@ func serveNode(ctx context.Context, cfg nodeConfig, root *slog.Logger) error {
 	// One logger per component, so an operator can filter them.
 	logger := root.With("component", "node")
 	uiLogger := root.With("component", "ui")
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	// The directory holds residents' personal data: tighten one that
-	// already existed with looser permissions.
-	if err := os.Chmod(cfg.Data, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	file := filepath.Join(cfg.Data, eventlog.FileName)
-	log, err := eventlog.Open(ctx, file, eventlog.Options{
+	log, staff, closeData, err := openData(ctx, cfg.Data, eventlog.Options{
 		Origin:    cfg.ID,
 		NewOrigin: func() string { return "sp-" + strings.ToLower(node.NewCode(6)) },
 		Personal:  true,
-	})
+	}, logger)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := log.Close(); err != nil {
-			logger.Error("Closing the event log failed", "err", err)
-		}
-		logger.Info("Stopped")
-	}()
-	// The other stores of the point's database close before the log
-	// (deferred after it): the log's close folds the WAL back into the
-	// file once their connections are gone.
-	staff, err := accounts.Open(ctx, file, log.Clock().Wall)
-	if err != nil {
-		return err
-	}
-	defer staff.Close()
+	defer closeData()
 
 	p := node.Point{Name: cfg.Name, Municipality: cfg.Municipality, Location: cfg.Location,
 		OpeningHours: cfg.OpeningHours, Contacts: cfg.Contacts}
@@ -316,10 +292,8 @@ func serveNode(ctx context.Context, cfg nodeConfig, root *slog.Logger) error {
 		logger.Warn("Municipality not set: set --municipality to the SCB kommunkod before linking to a central")
 	}
 
-	if ok, err := staff.HasAdmin(ctx); err != nil {
+	if err := warnNoAdmin(ctx, staff, cfg.Data, logger); err != nil {
 		return err
-	} else if !ok {
-		logger.Warn("No admin account yet: create one with: safepoint user add --data " + cfg.Data + " --name NAME --role admin")
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTP)
@@ -349,7 +323,7 @@ func serveNode(ctx context.Context, cfg nodeConfig, root *slog.Logger) error {
 	}
 	var monitor *powermon.Monitor
 	if src != nil {
-		history, err := powermon.OpenHistory(ctx, file)
+		history, err := powermon.OpenHistory(ctx, log.File())
 		if err != nil {
 			ln.Close()
 			return err
