@@ -49,7 +49,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -59,7 +58,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -108,10 +106,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "boardbench: -clients and -changes must be positive, -kind report or service")
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, cfg)
-	stop()
-	if err != nil {
+	if err := bench.Run(func(ctx context.Context) error { return run(ctx, cfg) }); err != nil {
 		fmt.Fprintln(os.Stderr, "boardbench:", err)
 		os.Exit(1)
 	}

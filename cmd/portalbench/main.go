@@ -41,7 +41,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -102,10 +101,7 @@ func main() {
 	}
 
 	// Ctrl-C stops the run but still stops nginx and removes the temp dir.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, cfg)
-	stop()
-	if err != nil {
+	if err := bench.Run(func(ctx context.Context) error { return run(ctx, cfg) }); err != nil {
 		fmt.Fprintln(os.Stderr, "portalbench:", err)
 		os.Exit(1)
 	}

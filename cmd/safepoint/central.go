@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -92,24 +91,23 @@ func serveCentral(ctx context.Context, cfg centralConfig, root *slog.Logger) err
 	// One logger per component, so an operator can filter them.
 	logger := root.With("component", "central")
 	uiLogger := root.With("component", "ui")
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
 	// Central's log holds the nodes' events; it keeps no personal data.
 	// Its picture folds the nodes' events (the log) and its own directives
 	// (the receiver): one State for both.
 	picture := node.NewState()
-	st, err := openStores(ctx, cfg.Data, eventlog.Options{Origin: cfg.ID, State: picture}, logger)
+	log, staff, closeData, err := openData(ctx, cfg.Data, eventlog.Options{Origin: cfg.ID, State: picture}, logger)
 	if err != nil {
 		return err
 	}
-	defer st.close(logger)
-	log, staff := st.log, st.staff
-	directives, err := store.Open(ctx, st.file)
+	defer closeData()
+	directives, err := store.Open(ctx, log.File())
 	if err != nil {
 		return err
 	}
 	defer directives.Close()
+	if err := warnNoAdmin(ctx, staff, cfg.Data, logger); err != nil {
+		return err
+	}
 	pw, err := cfg.mqttConfig.password()
 	if err != nil {
 		return err

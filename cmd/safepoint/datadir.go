@@ -1,6 +1,62 @@
 package main
 
-import "flag"
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/safepoint-se/safepoint/node/accounts"
+	"github.com/safepoint-se/safepoint/node/eventlog"
+)
+
+// openData opens the daemon's data directory dir, made if missing: the
+// event log in it with opts, and the staff accounts beside the log.
+// closeData closes both and logs that the daemon has stopped; stores of the
+// same database opened later are to close before it (deferred after it),
+// as the accounts do: the log's close folds the WAL back into the file
+// once their connections are gone.
+func openData(ctx context.Context, dir string, opts eventlog.Options, logger *slog.Logger) (
+	log *eventlog.Log, staff *accounts.Accounts, closeData func(), err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, nil, fmt.Errorf("data directory: %w", err)
+	}
+	if opts.Personal {
+		// The directory holds residents' personal data: tighten one that
+		// already existed with looser permissions.
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, nil, nil, fmt.Errorf("data directory: %w", err)
+		}
+	}
+	log, err = eventlog.Open(ctx, filepath.Join(dir, eventlog.FileName), opts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	closeLog := func() {
+		if err := log.Close(); err != nil {
+			logger.Error("Closing the event log failed", "err", err)
+		}
+		logger.Info("Stopped")
+	}
+	staff, err = accounts.Open(ctx, log.File(), log.Clock().Wall)
+	if err != nil {
+		closeLog()
+		return nil, nil, nil, err
+	}
+	return log, staff, func() { staff.Close(); closeLog() }, nil
+}
+
+// warnNoAdmin tells the operator how to make the first admin account of
+// the data directory dir, until there is one.
+func warnNoAdmin(ctx context.Context, staff *accounts.Accounts, dir string, logger *slog.Logger) error {
+	ok, err := staff.HasAdmin(ctx)
+	if err == nil && !ok {
+		logger.Warn("No admin account yet: create one with: safepoint user add --data " + dir + " --name NAME --role admin")
+	}
+	return err
+}
 
 // dataFlags are --data and --config for the commands that work on a
 // node's data directory beside the daemon (dump, user): of the

@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -20,6 +15,7 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/internal/demo"
+	"github.com/safepoint-se/safepoint/internal/proctest"
 )
 
 // demoRun is one `safepoint demo` process, in its own process group so
@@ -70,36 +66,30 @@ func startDemoRun(t *testing.T, dir string, base int) *demoRun {
 // tryDemoRun starts the demo once; nil and taken when a port was taken.
 func tryDemoRun(t *testing.T, cfg demo.Config) (_ *demoRun, taken bool) {
 	t.Helper()
-	d := &demoRun{cfg: cfg, proc: &proc{t: t, stderr: &lockedBuffer{}, stdout: &lockedBuffer{}, done: make(chan struct{})}}
-	d.cmd = exec.Command(binPath, "demo", "--dir", cfg.Dir, "--base-port", fmt.Sprint(cfg.BasePort))
-	d.cmd.Env = childEnv()
-	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	d := &demoRun{cfg: cfg, proc: &proc{t: t,
+		Proc: proctest.Command(binPath, nil, "demo", "--dir", cfg.Dir, "--base-port", fmt.Sprint(cfg.BasePort))}}
+	d.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	began := time.Now()
-	if err := d.cmd.Start(); err != nil {
+	if err := d.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		d.err = d.cmd.Wait()
-		close(d.done)
-	}()
-	pgid := d.cmd.Process.Pid
+	pgid := d.Cmd.Process.Pid
 	t.Cleanup(func() {
 		syscall.Kill(-pgid, syscall.SIGKILL) // the demo and its children, if any are left
-		<-d.done
+		<-d.Done()
 	})
 	deadline := time.After(60 * time.Second)
-	for !strings.Contains(d.stdout.String(), "Ctrl-C stops everything") {
+	for !strings.Contains(d.Stdout.String(), "Ctrl-C stops everything") {
 		select {
-		case <-d.done:
-			if strings.Contains(d.stderr.String(), "address already in use") {
-				t.Logf("a port was taken; stderr:\n%s", tail(d.stderr.String(), 2000))
+		case <-d.Done():
+			if strings.Contains(d.Stderr.String(), "address already in use") {
+				t.Logf("a port was taken; stderr:\n%s", tail(d.Stderr.String(), 2000))
 				return nil, true
 			}
-			t.Errorf("demo exited before its banner (%v); stderr:\n%s", d.err, d.stderr)
+			t.Errorf("demo exited before its banner (%v); stderr:\n%s", d.Err(), d.Stderr)
 			return nil, false
 		case <-deadline:
-			t.Errorf("no banner within 60 s; stdout:\n%s\nstderr:\n%s", d.stdout, d.stderr)
+			t.Errorf("no banner within 60 s; stdout:\n%s\nstderr:\n%s", d.Stdout, d.Stderr)
 			return nil, false
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -113,27 +103,27 @@ func tryDemoRun(t *testing.T, cfg demo.Config) (_ *demoRun, taken bool) {
 func (d *demoRun) stop() {
 	t := d.t
 	t.Helper()
-	if err := d.cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := d.Cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatalf("SIGINT: %v", err)
 	}
 	if code := d.wait(25 * time.Second); code != 0 {
-		t.Fatalf("demo exit status %d after SIGINT (%v); stderr:\n%s", code, d.err, tail(d.stderr.String(), 4000))
+		t.Fatalf("demo exit status %d after SIGINT (%v); stderr:\n%s", code, d.Err(), tail(d.Stderr.String(), 4000))
 	}
 	// The demo waits for its children, so none may be left in its group.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		err := syscall.Kill(-d.cmd.Process.Pid, 0)
+		err := syscall.Kill(-d.Cmd.Process.Pid, 0)
 		if errors.Is(err, syscall.ESRCH) {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("processes of the demo's group still there after it exited (kill -0: %v); stderr:\n%s",
-				err, tail(d.stderr.String(), 4000))
+				err, tail(d.Stderr.String(), 4000))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := strings.Count(d.stderr.String(), "msg=Stopped"); n != 1+d.cfg.Nodes {
-		t.Errorf("%d processes logged Stopped, want %d; stderr:\n%s", n, 1+d.cfg.Nodes, tail(d.stderr.String(), 4000))
+	if n := strings.Count(d.Stderr.String(), "msg=Stopped"); n != 1+d.cfg.Nodes {
+		t.Errorf("%d processes logged Stopped, want %d; stderr:\n%s", n, 1+d.cfg.Nodes, tail(d.Stderr.String(), 4000))
 	}
 }
 
@@ -168,46 +158,23 @@ func getDemoStatus(t *testing.T, url string) demoStatus {
 	return st
 }
 
-// demoClient is a logged-in staff session on one process of the demo.
-type demoClient struct {
-	base string
-	c    *http.Client
-}
-
-func (c *demoClient) get(path string) (int, []byte, error) {
-	resp, err := c.c.Get(c.base + path)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
-}
-
 // demoLogin logs in as the demo account over HTTPS, trusting only the
 // process's own certificate in dir. A login costs an argon2id hash, which
 // on a loaded machine can take seconds: it is retried for a minute.
-func demoLogin(t *testing.T, dir, base, password string) *demoClient {
+func demoLogin(t *testing.T, dir, base, password string) *staffClient {
 	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: nodePool(t, dir), MinVersion: tls.VersionTLS12}}
-	t.Cleanup(tr.CloseIdleConnections)
-	c := &demoClient{base: base, c: &http.Client{Timeout: 30 * time.Second, Jar: jar, Transport: tr}}
-	body, _ := json.Marshal(map[string]string{"name": demo.User, "password": password})
+	s := newStaffClient(t, dir, base)
+	s.HTTP.Timeout = 30 * time.Second
 	deadline := time.Now().Add(time.Minute)
 	for {
 		var code int
-		var b []byte
-		resp, err := c.c.Post(base+"/api/login", "application/json", bytes.NewReader(body))
-		if err == nil {
+		resp, b, err := s.Login(demo.User, password)
+		if resp != nil {
 			code = resp.StatusCode
-			b, _ = io.ReadAll(resp.Body)
-			resp.Body.Close()
+		}
+		if err == nil {
 			if code == http.StatusOK {
-				return c
+				return s
 			}
 			if code != http.StatusTooManyRequests && code != http.StatusServiceUnavailable {
 				t.Fatalf("login at %s: %d %s", base, code, b)
@@ -234,7 +201,7 @@ func TestDemo(t *testing.T) {
 	d := startDemoRun(t, dir, 0)
 	defer func() {
 		if t.Failed() {
-			t.Logf("demo stdout:\n%s\ndemo stderr (tail):\n%s", d.stdout, tail(d.stderr.String(), 8000))
+			t.Logf("demo stdout:\n%s\ndemo stderr (tail):\n%s", d.Stdout, tail(d.Stderr.String(), 8000))
 		}
 	}()
 	pwBytes, err := os.ReadFile(filepath.Join(dir, "demo-password"))
@@ -242,7 +209,7 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	password := strings.TrimSpace(string(pwBytes))
-	if len(password) < 10 || !strings.Contains(d.stdout.String(), password) {
+	if len(password) < 10 || !strings.Contains(d.Stdout.String(), password) {
 		t.Errorf("password %q: not printed, or too short", password)
 	}
 
@@ -250,7 +217,7 @@ func TestDemo(t *testing.T) {
 	first := make([]string, len(points)) // each node's first power state
 	for i, p := range points {
 		url := "http://" + demo.Addr(d.cfg.NodeHTTP(i)) + "/api/status"
-		if !strings.Contains(d.stdout.String(), demo.Addr(d.cfg.NodeHTTP(i))) {
+		if !strings.Contains(d.Stdout.String(), demo.Addr(d.cfg.NodeHTTP(i))) {
 			t.Errorf("banner does not name %s's address", p.ID)
 		}
 		st := getDemoStatus(t, url)
@@ -273,7 +240,11 @@ func TestDemo(t *testing.T) {
 	var body []byte
 	deadline := time.Now().Add(40 * time.Second)
 	for {
-		code, b, err := central.get("/api/nodes")
+		var code int
+		resp, b, err := central.Do(http.MethodGet, "/api/nodes", "", nil)
+		if resp != nil {
+			code = resp.StatusCode
+		}
 		body = b
 		ok := err == nil && code == http.StatusOK && json.Unmarshal(b, &nodes) == nil && len(nodes) == len(points)
 		for _, n := range nodes {

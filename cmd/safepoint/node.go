@@ -267,15 +267,7 @@ func serveNode(ctx context.Context, cfg nodeConfig, root *slog.Logger) error {
 	// One logger per component, so an operator can filter them.
 	logger := root.With("component", "node")
 	uiLogger := root.With("component", "ui")
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	// The directory holds residents' personal data: tighten one that
-	// already existed with looser permissions.
-	if err := os.Chmod(cfg.Data, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	st, err := openStores(ctx, cfg.Data, eventlog.Options{
+	log, staff, closeData, err := openData(ctx, cfg.Data, eventlog.Options{
 		Origin:    cfg.ID,
 		NewOrigin: func() string { return "sp-" + strings.ToLower(node.NewCode(6)) },
 		Personal:  true,
@@ -283,8 +275,7 @@ func serveNode(ctx context.Context, cfg nodeConfig, root *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer st.close(logger)
-	log, staff, file := st.log, st.staff, st.file
+	defer closeData()
 
 	p := node.Point{Name: cfg.Name, Municipality: cfg.Municipality, Location: cfg.Location,
 		OpeningHours: cfg.OpeningHours, Contacts: cfg.Contacts}
@@ -299,6 +290,10 @@ func serveNode(ctx context.Context, cfg nodeConfig, root *slog.Logger) error {
 		"configured", changed, "data", cfg.Data, "clockOK", log.Clock().Plausible())
 	if point.Municipality == "" {
 		logger.Warn("Municipality not set: set --municipality to the SCB kommunkod before linking to a central")
+	}
+
+	if err := warnNoAdmin(ctx, staff, cfg.Data, logger); err != nil {
+		return err
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTP)
@@ -328,7 +323,7 @@ func serveNode(ctx context.Context, cfg nodeConfig, root *slog.Logger) error {
 	}
 	var monitor *powermon.Monitor
 	if src != nil {
-		history, err := powermon.OpenHistory(ctx, file)
+		history, err := powermon.OpenHistory(ctx, log.File())
 		if err != nil {
 			ln.Close()
 			return err

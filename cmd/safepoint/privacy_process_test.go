@@ -1,5 +1,9 @@
 package main
 
+// Process-level tests of what the node keeps to itself: residents'
+// personal data and staff secrets stay out of the log, the debug log, the
+// dump and the tools' output.
+
 import (
 	"bytes"
 	"context"
@@ -7,12 +11,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/safepoint-se/safepoint/internal/proctest"
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 )
@@ -79,27 +83,23 @@ func TestPersonalDataStaysOut(t *testing.T) {
 	}
 
 	p.terminate()
-	stderr := p.stderr.String()
+	stderr := p.Stderr.String()
 	// The debug log was on: it logged the requests, so its silence about
 	// the markers means something.
 	if n := strings.Count(stderr, `"path":"/api/checkins"`); n < 1+len(bad) {
 		t.Errorf("debug log holds %d check-in request lines, want %d; stderr:\n%s", n, 1+len(bad), stderr)
 	}
 
-	ctxDump, cancelDump := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancelDump()
-	cmd := exec.CommandContext(ctxDump, binPath, "dump", "--data", dir)
-	cmd.Env = childEnv()
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("dump: %v", err)
-	}
-	events := parseDump(t, out)
+	events := runDumpProc(t, dir)
 	checkLogOrder(t, events)
+	var out strings.Builder
+	for _, e := range events {
+		out.WriteString(e.Raw + "\n")
+	}
 
 	markers := append([]string{name, contact, details}, rejected...)
 	for _, mk := range markers {
-		if strings.Contains(string(out), mk) {
+		if strings.Contains(out.String(), mk) {
 			t.Errorf("marker %q is in the dump", mk)
 		}
 		if strings.Contains(stderr, mk) {
@@ -108,7 +108,7 @@ func TestPersonalDataStaysOut(t *testing.T) {
 		// Also the marker's tail alone, should an encoder have escaped
 		// the "ö".
 		tail := mk[strings.Index(mk, "-"):]
-		if strings.Contains(string(out), tail) || strings.Contains(stderr, tail) {
+		if strings.Contains(out.String(), tail) || strings.Contains(stderr, tail) {
 			t.Errorf("marker %q (as %q) is in the dump or the log", mk, tail)
 		}
 	}
@@ -119,15 +119,15 @@ func TestPersonalDataStaysOut(t *testing.T) {
 			continue
 		}
 		if e.Payload["id"] != c.ID {
-			t.Errorf("unexpected check-in in the log: %s", e.raw)
+			t.Errorf("unexpected check-in in the log: %s", e.Raw)
 			continue
 		}
 		found = true
 		if e.Payload["personal"] != true {
-			t.Errorf(`check-in event lacks "personal":true: %s`, e.raw)
+			t.Errorf(`check-in event lacks "personal":true: %s`, e.Raw)
 		}
 		if e.Payload["status"] != "needs_help" || e.Payload["need"] != "medical" || e.Payload["size"] != 2.0 {
-			t.Errorf("check-in event does not say what was sent: %s", e.raw)
+			t.Errorf("check-in event does not say what was sent: %s", e.Raw)
 		}
 	}
 	if !found {
@@ -165,6 +165,140 @@ func TestPersonalDataStaysOut(t *testing.T) {
 		for _, mk := range rejected {
 			if bytes.Contains(raw, []byte(mk)) {
 				t.Errorf("refused marker %q is in %s", mk, filepath.Base(f))
+			}
+		}
+	}
+}
+
+// TestNoSecretsInLogsOrDump: passwords, session tokens, CSRF tokens and
+// hashes never reach the node's debug log, the dump, the tool's output or
+// (passwords, tokens) the data directory; the account name only appears
+// as the author of what it published.
+func TestNoSecretsInLogsOrDump(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	p := startNode(t, nil, nodeArgs(dir)...) // nodeArgs: --log-level debug
+	addr, _ := staffHTTPS(t, p)
+	name := "konto_" + randHex(t, 6)
+	p1, p2 := "Lösen1-"+randHex(t, 10), "Lösen2-"+randHex(t, 10)
+	p3 := "Fellåda-" + randHex(t, 10) // a password typed into the name box
+
+	var cli []proctest.Result
+	cli = append(cli, addUser(t, dir, name, "staff", p1))
+	cli = append(cli, userCmd(t, dir, "", "list"))
+
+	s := newStaffClient(t, dir, "https://"+addr)
+	if code, b := s.login(name, p2); code != http.StatusUnauthorized {
+		t.Fatalf("login with a wrong password: %d %s", code, b)
+	}
+	if code, b := s.login(p3, p1); code != http.StatusUnauthorized {
+		t.Fatalf("login with a password as the name: %d %s", code, b)
+	}
+	s.mustLogin(name, p1)
+	token, csrf := s.token, s.CSRF
+	if len(token) < 20 || len(csrf) < 20 {
+		t.Fatalf("token %d and CSRF %d characters: too short to look for", len(token), len(csrf))
+	}
+	resp, b := s.do(http.MethodPost, "/api/staff/announcements", `{"title":{"sv":"Storm"},"severity":"warning"}`,
+		map[string]string{"X-CSRF-Token": csrf})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /api/staff/announcements: %d %s", resp.StatusCode, b)
+	}
+	var ann struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(b, &ann); err != nil || ann.ID == "" {
+		t.Fatalf("announcement answer %s: %v", b, err)
+	}
+	resp, b = s.do(http.MethodPost, "/logout", "", map[string]string{"X-CSRF-Token": csrf})
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("POST /logout: %d %s", resp.StatusCode, b)
+	}
+	// Logout ended the session on the node, not just in the jar.
+	replay := newStaffClient(t, dir, "https://"+addr)
+	resp, _ = replay.do(http.MethodGet, "/api/staff/state", "", map[string]string{"Cookie": cookieNameTLS + "=" + token})
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the logged-out token still opens the staff state: %d", resp.StatusCode)
+	}
+	p.terminate()
+
+	stderr := p.Stderr.String()
+	// The debug log was on and did log these requests: its silence about
+	// the secrets means something.
+	for _, want := range []string{`"path":"/api/login"`, `"path":"/api/staff/announcements"`, `"path":"/logout"`} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("debug log lacks %s; stderr:\n%s", want, stderr)
+		}
+	}
+	if !hasLogMsg(stderr, "Login failed") || !hasLogMsg(stderr, "Login") {
+		t.Errorf("log lacks the login lines; stderr:\n%s", stderr)
+	}
+
+	events := runDumpProc(t, dir)
+	checkLogOrder(t, events)
+	var found bool
+	var dump strings.Builder
+	for _, e := range events {
+		raw := e.Raw
+		if e.Type == node.TypeAnnouncementPublished && e.Payload["id"] == ann.ID {
+			found = true
+			if e.Payload["by"] != name {
+				t.Errorf(`announcement event: "by" = %v, want %s: %s`, e.Payload["by"], name, raw)
+			}
+			if title, _ := e.Payload["title"].(map[string]any); title["sv"] != "Storm" || e.Payload["severity"] != "warning" {
+				t.Errorf("announcement event does not hold what was sent: %s", raw)
+			}
+			// The author is allowed there, once, as "by", and nowhere else.
+			by, _ := json.Marshal(name)
+			if strings.Count(raw, name) != 1 || !strings.Contains(raw, `"by":`+string(by)) {
+				t.Errorf("account name in the announcement event other than as its author: %s", raw)
+			}
+			raw = strings.Replace(raw, `"by":`+string(by), `"by":""`, 1)
+		}
+		dump.WriteString(raw + "\n")
+	}
+	if !found {
+		t.Fatalf("announcement %s is not in the dump", ann.ID)
+	}
+
+	secrets := map[string]string{"password P1": p1, "wrong password P2": p2, "name-box password": p3,
+		"session token": token, "CSRF token": csrf, "a password hash": "$argon2id", "the account name": name}
+	places := map[string]string{"the node's log": stderr, "the dump": dump.String()}
+	for i, r := range cli {
+		// `user add` confirms the account it made, by the name given on
+		// its own command line; that one line may name it.
+		out := strings.Replace(r.Stdout, fmt.Sprintf("Added %s (staff).\n", name), "", 1)
+		out = strings.Replace(out, name+" ", "", 1) // `user list`, its one row
+		places[fmt.Sprintf("stdout of user run %d", i+1)] = out
+		places[fmt.Sprintf("stderr of user run %d", i+1)] = r.Stderr
+	}
+	for where, text := range places {
+		for what, secret := range secrets {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s holds %s (%q)", where, what, secret)
+			}
+		}
+		// Also an escaped form: JSON may write "ö" as \u00f6.
+		for what, secret := range map[string]string{"P1": p1, "P2": p2, "P3": p3} {
+			tail := secret[strings.Index(secret, "-"):]
+			if strings.Contains(text, tail) {
+				t.Errorf("%s holds the tail of %s (%q)", where, what, tail)
+			}
+		}
+	}
+
+	// On disk, passwords and the token exist only as hashes.
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, f := range files {
+		if fi, err := os.Stat(f); err != nil || fi.IsDir() {
+			continue
+		}
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for what, secret := range map[string]string{"P1": p1, "P2": p2, "P3": p3, "token": token} {
+			if bytes.Contains(raw, []byte(secret)) {
+				t.Errorf("%s holds %s in clear", filepath.Base(f), what)
 			}
 		}
 	}

@@ -4,25 +4,23 @@ package main
 // separate process, the way it runs on a safety point, including kill -9.
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/safepoint-se/safepoint/internal/proctest"
 	"github.com/safepoint-se/safepoint/node"
 )
 
@@ -30,85 +28,10 @@ import (
 var binPath string
 
 func TestMain(m *testing.M) {
-	os.Exit(buildAndRun(m))
-}
-
-func buildAndRun(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "safepoint-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "process tests:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	binPath = filepath.Join(dir, "safepoint")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-o", binPath, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "process tests: go build: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
-}
-
-// childEnv is the test's environment without any SAFEPOINT_* variable, plus
-// extra: the binary must see only what a test gives it.
-func childEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SAFEPOINT_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, extra...)
-}
-
-// lockedBuffer collects a child's output. Write is called by the copying
-// goroutine of os/exec; it also watches complete lines for the address the
-// node serves on.
-type lockedBuffer struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	partial []byte
-	addr    chan string
-	sent    bool
+	os.Exit(proctest.Main(&binPath, m.Run))
 }
 
 var textAddr = regexp.MustCompile(`(?:^|\s)msg=Serving\s.*\baddr=(\S+)`)
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Write(p)
-	b.partial = append(b.partial, p...)
-	for {
-		i := bytes.IndexByte(b.partial, '\n')
-		if i < 0 {
-			break
-		}
-		line := b.partial[:i]
-		if !b.sent && b.addr != nil {
-			if a := servingAddr(line); a != "" {
-				b.sent = true
-				b.addr <- a // buffered, capacity 1
-			}
-		}
-		b.partial = b.partial[i+1:]
-	}
-	return len(p), nil
-}
-
-func (b *lockedBuffer) served() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sent
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // servingAddr finds the listen address in a "Serving" log line, JSON or text.
 func servingAddr(line []byte) string {
@@ -130,42 +53,29 @@ func servingAddr(line []byte) string {
 
 // proc is one running safepoint process.
 type proc struct {
+	*proctest.Proc
 	t      testing.TB
-	cmd    *exec.Cmd
-	stderr *lockedBuffer
-	stdout *lockedBuffer
-	base   string // http://127.0.0.1:PORT, once serving
-	done   chan struct{}
-	err    error // Wait's result, after done is closed
+	base   string      // http://127.0.0.1:PORT, once serving
+	addr   chan string // the address of the first "Serving" line
+	served atomic.Bool // whether that line came
 }
 
 // start runs the binary with args and env (added to a clean environment);
 // it does not wait for anything.
 func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, stderr: &lockedBuffer{addr: make(chan string, 1)}, stdout: &lockedBuffer{},
-		done: make(chan struct{})}
-	p.cmd = exec.Command(binPath, args...)
-	p.cmd.Env = childEnv(env...)
-	p.cmd.Stderr = p.stderr
-	p.cmd.Stdout = p.stdout
-	if err := p.cmd.Start(); err != nil {
+	p := &proc{Proc: proctest.Command(binPath, env, args...), t: t, addr: make(chan string, 1)}
+	p.Stderr.Line = func(line []byte) {
+		if a := servingAddr(line); a != "" && !p.served.Swap(true) {
+			p.addr <- a // buffered, capacity 1
+		}
+	}
+	if err := p.Start(); err != nil {
 		t.Fatalf("start %v: %v", args, err)
 	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.cmd.Process.Kill()
-			select {
-			case <-p.done:
-			case <-time.After(10 * time.Second):
-				t.Errorf("process %d did not die after SIGKILL", p.cmd.Process.Pid)
-			}
+		if !p.Kill(10 * time.Second) {
+			t.Errorf("process %d did not die after SIGKILL", p.Cmd.Process.Pid)
 		}
 	})
 	return p
@@ -185,34 +95,22 @@ func startNode(t testing.TB, env []string, args ...string) *proc {
 func (p *proc) waitServing(t testing.TB, which string, d time.Duration) {
 	t.Helper()
 	select {
-	case addr := <-p.stderr.addr:
+	case addr := <-p.addr:
 		p.base = "http://" + addr
-	case <-p.done:
-		t.Fatalf("%s exited before serving (%v); stderr:\n%s", which, p.err, p.stderr)
+	case <-p.Done():
+		t.Fatalf("%s exited before serving (%v); stderr:\n%s", which, p.Err(), p.Stderr)
 	case <-time.After(d):
-		t.Fatalf("%s did not log Serving within %.0f s; stderr:\n%s", which, d.Seconds(), p.stderr)
+		t.Fatalf("%s did not log Serving within %.0f s; stderr:\n%s", which, d.Seconds(), p.Stderr)
 	}
 }
 
 // waitHealthy waits up to 10 s for GET /healthz to answer 200.
 func (p *proc) waitHealthy(t testing.TB) {
 	t.Helper()
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := client.Get(p.base + "/healthz")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /healthz never answered 200: %v; stderr:\n%s", err, p.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := proctest.WaitHealthy(ctx, p.base); err != nil {
+		t.Fatalf("%v; stderr:\n%s", err, p.Stderr)
 	}
 }
 
@@ -227,17 +125,17 @@ func nodeArgs(data string, extra ...string) []string {
 func (p *proc) wait(d time.Duration) int {
 	p.t.Helper()
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(d):
-		p.t.Fatalf("process did not exit within %v; stderr:\n%s", d, p.stderr)
+		p.t.Fatalf("process did not exit within %v; stderr:\n%s", d, p.Stderr)
 	}
-	return p.cmd.ProcessState.ExitCode()
+	return p.Cmd.ProcessState.ExitCode()
 }
 
 // kill sends SIGKILL and waits for the process.
 func (p *proc) kill() {
 	p.t.Helper()
-	if err := p.cmd.Process.Kill(); err != nil {
+	if err := p.Cmd.Process.Kill(); err != nil {
 		p.t.Fatalf("kill: %v", err)
 	}
 	p.wait(10 * time.Second)
@@ -246,11 +144,11 @@ func (p *proc) kill() {
 // terminate sends SIGTERM and expects a clean exit within 5 s.
 func (p *proc) terminate() {
 	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		p.t.Fatalf("SIGTERM: %v", err)
 	}
 	if code := p.wait(5 * time.Second); code != 0 {
-		p.t.Fatalf("exit status %d after SIGTERM (%v); stderr:\n%s", code, p.err, p.stderr)
+		p.t.Fatalf("exit status %d after SIGTERM (%v); stderr:\n%s", code, p.Err(), p.Stderr)
 	}
 }
 
@@ -308,97 +206,149 @@ func post(ctx context.Context, client *http.Client, url, body string) (int, []by
 	return resp.StatusCode, b, err
 }
 
-// dumpLine is one event as `safepoint dump` prints it.
-type dumpLine struct {
-	raw        string
-	Origin     string
-	Seq        uint64
-	HLC        node.HLC
-	Type       string
-	OccurredAt *time.Time
-	Payload    map[string]any
+// postReport files a resident's road report through the public API. On 201
+// it decodes the answer too; c is empty when that does not decode.
+func postReport(ctx context.Context, client *http.Client, base, text, place string) (code int, c created, body []byte, err error) {
+	report, _ := json.Marshal(map[string]string{"category": "road", "text": text, "place": place, "urgency": "normal"})
+	code, body, err = post(ctx, client, base+"/api/reports", string(report))
+	if err == nil && code == http.StatusCreated {
+		json.Unmarshal(body, &c)
+	}
+	return code, c, body, err
 }
 
 // runDumpProc runs `safepoint dump --data dir` and parses its output
 // strictly: every line one object with exactly the event's fields.
-func runDumpProc(t testing.TB, dir string) []dumpLine {
+func runDumpProc(t testing.TB, dir string) []proctest.Event {
+	t.Helper()
+	return proctest.Dump(t, binPath, dir)
+}
+
+// runCLI runs the binary to its end with stdin and returns what it said.
+func runCLI(t testing.TB, stdin string, args ...string) proctest.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binPath, "dump", "--data", dir)
-	cmd.Env = childEnv()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("safepoint dump: %v; stderr:\n%s", err, stderr.String())
+	r, err := proctest.Run(ctx, binPath, stdin, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if stderr.Len() > 0 {
-		t.Errorf("safepoint dump wrote to stderr: %s", stderr.String())
-	}
-	return parseDump(t, stdout.Bytes())
+	return r
 }
 
-func parseDump(t testing.TB, out []byte) []dumpLine {
+// userCmd runs `safepoint user ACTION --data dir args…` with the password
+// lines on stdin.
+func userCmd(t testing.TB, dir, stdin, action string, args ...string) proctest.Result {
 	t.Helper()
-	if len(out) > 0 && out[len(out)-1] != '\n' {
-		t.Fatalf("dump output does not end in a newline: %q", out[max(0, len(out)-80):])
+	return runCLI(t, stdin, append([]string{"user", action, "--data", dir}, args...)...)
+}
+
+// addUser adds an account and fails the test unless that works.
+func addUser(t testing.TB, dir, name, role, password string) proctest.Result {
+	t.Helper()
+	r := userCmd(t, dir, password+"\n"+password+"\n", "add", "--name", name, "--role", role)
+	if r.Code != 0 {
+		t.Fatalf("user add %s: %s", name, r)
 	}
-	var lines []dumpLine
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
-	for n := 1; sc.Scan(); n++ {
-		raw := sc.Text()
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(raw), &fields); err != nil {
-			t.Fatalf("dump line %d is not a JSON object: %v: %s", n, err, raw)
+	return r
+}
+
+// Cookie names, as docs/API.md gives them.
+const (
+	cookieNameTLS   = "__Host-safepoint"
+	cookieNamePlain = "safepoint"
+)
+
+// staffClient talks to one node as one staff member: its own cookie jar,
+// trusting only the node's certificate.
+type staffClient struct {
+	*proctest.Client
+	t     testing.TB
+	token string // the session cookie's value after a login
+}
+
+func newStaffClient(t testing.TB, dir, base string) *staffClient {
+	t.Helper()
+	var tlsCfg *tls.Config
+	if strings.HasPrefix(base, "https://") {
+		tlsCfg = &tls.Config{RootCAs: nodePool(t, dir), MinVersion: tls.VersionTLS12}
+	}
+	s := &staffClient{Client: proctest.NewClient(base, tlsCfg), t: t}
+	t.Cleanup(s.HTTP.CloseIdleConnections)
+	return s
+}
+
+// do sends one request and returns the answer with its body read.
+func (s *staffClient) do(method, path, body string, header map[string]string) (*http.Response, []byte) {
+	s.t.Helper()
+	resp, b, err := s.Do(method, path, body, header)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return resp, b
+}
+
+// login posts to /api/login; on 200 it keeps the CSRF token and the
+// session cookie's value.
+func (s *staffClient) login(name, password string) (int, []byte) {
+	s.t.Helper()
+	resp, b, err := s.Login(name, password)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		var lr struct {
+			Role string `json:"role"`
 		}
-		want := []string{"origin", "seq", "hlc", "type", "occurred_at", "payload"}
-		if len(fields) != len(want) {
-			t.Fatalf("dump line %d has fields %v, want exactly %v", n, keys(fields), want)
+		if err := json.Unmarshal(b, &lr); err != nil || lr.Role == "" {
+			s.t.Fatalf("login answer %s without a role: %v", b, err)
 		}
-		for _, k := range want {
-			if _, ok := fields[k]; !ok {
-				t.Fatalf("dump line %d lacks %q: %s", n, k, raw)
+		u, _ := url.Parse(s.Base)
+		s.token = ""
+		for _, c := range s.Jar.Cookies(u) {
+			if c.Name == cookieNameTLS || c.Name == cookieNamePlain {
+				s.token = c.Value
 			}
 		}
-		var e struct {
-			Origin     string         `json:"origin"`
-			Seq        uint64         `json:"seq"`
-			HLC        string         `json:"hlc"`
-			Type       string         `json:"type"`
-			OccurredAt *time.Time     `json:"occurred_at"`
-			Payload    map[string]any `json:"payload"`
+		if s.token == "" {
+			s.t.Fatalf("login answered 200 but set no session cookie (%v)", resp.Header.Values("Set-Cookie"))
 		}
-		if err := json.Unmarshal([]byte(raw), &e); err != nil {
-			t.Fatalf("dump line %d: %v: %s", n, err, raw)
-		}
-		h, err := node.ParseHLC(e.HLC)
-		if err != nil {
-			t.Fatalf("dump line %d: %v", n, err)
-		}
-		if e.Origin == "" || e.Type == "" || e.Payload == nil {
-			t.Fatalf("dump line %d: empty origin, type or payload: %s", n, raw)
-		}
-		lines = append(lines, dumpLine{raw: raw, Origin: e.Origin, Seq: e.Seq, HLC: h, Type: e.Type,
-			OccurredAt: e.OccurredAt, Payload: e.Payload})
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("reading dump output: %v", err)
-	}
-	return lines
+	return resp.StatusCode, b
 }
 
-func keys[V any](m map[string]V) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
+// mustLogin logs in and fails the test unless it works.
+func (s *staffClient) mustLogin(name, password string) {
+	s.t.Helper()
+	if code, b := s.login(name, password); code != http.StatusOK {
+		s.t.Fatalf("login as %s: %d %s", name, code, b)
 	}
-	return ks
+}
+
+// state is GET /api/staff/state: its status, and the parts these tests read.
+type staffStateResp struct {
+	Fingerprint string `json:"fingerprint"`
+	Me          struct {
+		Name string `json:"name"`
+		Role string `json:"role"`
+	} `json:"me"`
+}
+
+func (s *staffClient) state() (int, staffStateResp) {
+	s.t.Helper()
+	resp, b := s.do(http.MethodGet, "/api/staff/state", "", nil)
+	var st staffStateResp
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(b, &st); err != nil {
+			s.t.Fatalf("GET /api/staff/state: %v in %s", err, b)
+		}
+	}
+	return resp.StatusCode, st
 }
 
 // checkLogOrder checks that the events of each origin have seqs 1..N
 // exactly, in order, with strictly increasing HLCs.
-func checkLogOrder(t testing.TB, events []dumpLine) {
+func checkLogOrder(t testing.TB, events []proctest.Event) {
 	t.Helper()
 	next := map[string]uint64{}
 	last := map[string]node.HLC{}

@@ -2,7 +2,9 @@ package main
 
 // Process-level sync tests: the real binary as node and as central, a real
 // mosquitto, and a TCP proxy between the node and the broker that cuts the
-// link. The long chaos run is `make soak` (SAFEPOINT_SOAK=1).
+// link; and central's announcements and activations down to the nodes,
+// over its embedded broker. The long chaos run is `make soak`
+// (SAFEPOINT_SOAK=1).
 
 import (
 	"context"
@@ -20,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/safepoint-se/safepoint/internal/proctest"
+	"github.com/safepoint-se/safepoint/sync/broker"
 	"github.com/safepoint-se/safepoint/sync/synctest"
 	"github.com/safepoint-se/safepoint/sync/wire"
 )
@@ -70,11 +74,11 @@ func logMsgs(log string) map[string]int {
 // compareLogs checks that central holds exactly the node's events: every
 // dump line (origin, seq, hlc, type, occurred_at, payload) once, nothing
 // else.
-func compareLogs(t *testing.T, nodeEvents, centralEvents []dumpLine) (missing, extra, twice int) {
+func compareLogs(t *testing.T, nodeEvents, centralEvents []proctest.Event) (missing, extra, twice int) {
 	t.Helper()
 	have := map[string]int{}
 	for _, e := range centralEvents {
-		have[e.raw]++
+		have[e.Raw]++
 	}
 	for raw, n := range have {
 		if n > 1 {
@@ -85,13 +89,13 @@ func compareLogs(t *testing.T, nodeEvents, centralEvents []dumpLine) (missing, e
 		}
 	}
 	for _, e := range nodeEvents {
-		if have[e.raw] == 0 {
+		if have[e.Raw] == 0 {
 			missing++
 			if missing <= 5 {
-				t.Errorf("central lacks: %s", e.raw)
+				t.Errorf("central lacks: %s", e.Raw)
 			}
 		}
-		delete(have, e.raw)
+		delete(have, e.Raw)
 	}
 	for raw := range have {
 		extra++
@@ -155,10 +159,10 @@ func TestSyncChaos(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			for i, p := range nodeLogs {
-				t.Logf("node run %d log (tail):\n%s", i, tail(p.stderr.String(), 6000))
+				t.Logf("node run %d log (tail):\n%s", i, tail(p.Stderr.String(), 6000))
 			}
 			for i, p := range centralLogs {
-				t.Logf("central run %d log (tail):\n%s", i, tail(p.stderr.String(), 6000))
+				t.Logf("central run %d log (tail):\n%s", i, tail(p.Stderr.String(), 6000))
 			}
 		}
 	}()
@@ -185,14 +189,12 @@ func TestSyncChaos(t *testing.T) {
 				return
 			case <-tick.C:
 			}
-			body := fmt.Sprintf(`{"category":"road","text":"kaos %d","place":"Storvägen","urgency":"normal"}`, i)
-			code, b, err := post(ctx, client, base()+"/api/reports", body)
+			code, c, _, err := postReport(ctx, client, base(), fmt.Sprintf("kaos %d", i), "Storvägen")
 			switch {
 			case err != nil:
 				failed.Add(1)
 			case code == http.StatusCreated:
-				var c created
-				if json.Unmarshal(b, &c) == nil && c.ID != "" {
+				if c.ID != "" {
 					idsMu.Lock()
 					ids[c.ID] = true
 					idsMu.Unlock()
@@ -232,18 +234,23 @@ func TestSyncChaos(t *testing.T) {
 		}
 		return out
 	}
+	// restart kills *cur, leaves it down a moment (under maxDown), starts
+	// its successor and keeps that one's log with the others in *runs.
+	restart := func(cur **proc, runs *[]*proc, maxDown time.Duration, start func() *proc) {
+		mu.Lock()
+		old := *cur
+		mu.Unlock()
+		old.kill()
+		time.Sleep(mrand.N(maxDown))
+		p := start()
+		mu.Lock()
+		*cur = p
+		*runs = append(*runs, p)
+		mu.Unlock()
+	}
 	for _, at := range spread(plan.nodeKills, 0.5) {
 		actions = append(actions, action{at, "node kill -9", func() {
-			mu.Lock()
-			old := nodeProc
-			mu.Unlock()
-			old.kill()
-			time.Sleep(time.Duration(mrand.IntN(500)) * time.Millisecond) // down a moment
-			p := startNode(t, nil, nodeFlags...)
-			mu.Lock()
-			nodeProc = p
-			nodeLogs = append(nodeLogs, p)
-			mu.Unlock()
+			restart(&nodeProc, &nodeLogs, 500*time.Millisecond, func() *proc { return startNode(t, nil, nodeFlags...) })
 		}})
 	}
 	for _, at := range spread(plan.brokerRestarts, 0.3) {
@@ -255,16 +262,7 @@ func TestSyncChaos(t *testing.T) {
 	}
 	for _, at := range spread(plan.centralRestart, 0.7) {
 		actions = append(actions, action{at, "central kill -9", func() {
-			mu.Lock()
-			old := centralProc
-			mu.Unlock()
-			old.kill()
-			time.Sleep(time.Duration(mrand.IntN(1000)) * time.Millisecond)
-			p := startCentralProc(t, centralDir, mq.URL())
-			mu.Lock()
-			centralProc = p
-			centralLogs = append(centralLogs, p)
-			mu.Unlock()
+			restart(&centralProc, &centralLogs, time.Second, func() *proc { return startCentralProc(t, centralDir, mq.URL()) })
 		}})
 	}
 	sort.Slice(actions, func(i, j int) bool { return actions[i].at < actions[j].at })
@@ -322,12 +320,12 @@ func TestSyncChaos(t *testing.T) {
 	mu.Lock()
 	var refusedAtCentral, storeFailed, resends, linkDowns int
 	for _, p := range centralLogs {
-		m := logMsgs(p.stderr.String())
+		m := logMsgs(p.Stderr.String())
 		refusedAtCentral += m["Sync message refused"]
 		storeFailed += m["Storing node events failed"]
 	}
 	for _, p := range nodeLogs {
-		m := logMsgs(p.stderr.String())
+		m := logMsgs(p.Stderr.String())
 		resends += m["Sync: resending"] + m["Sync: no acknowledgement, resending"]
 		linkDowns += m["Sync link down"]
 	}
@@ -401,8 +399,7 @@ func TestLongOffline(t *testing.T) {
 				if i > reports || ctx.Err() != nil {
 					return
 				}
-				body := fmt.Sprintf(`{"category":"road","text":"offline %d","place":"Byvägen %d","urgency":"normal"}`, i, i%97)
-				code, b, err := post(ctx, client, n.base+"/api/reports", body)
+				code, _, b, err := postReport(ctx, client, n.base, fmt.Sprintf("offline %d", i), fmt.Sprintf("Byvägen %d", i%97))
 				if err != nil || code != http.StatusCreated {
 					if failures.Add(1) <= 3 {
 						t.Errorf("report %d: %d %s %v", i, code, b, err)
@@ -423,7 +420,7 @@ func TestLongOffline(t *testing.T) {
 	if st.Online || st.Backlog < reports {
 		t.Fatalf("with no broker the node's sync is %+v, want offline with a backlog of at least %d", st, reports)
 	}
-	rssOffline, err := peakRSS(n.cmd.Process.Pid)
+	rssOffline, err := peakRSS(n.Cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +439,7 @@ func TestLongOffline(t *testing.T) {
 		t.Fatalf("backlog not delivered within %v of the broker coming up: %+v", bound, st)
 	}
 	delivered := time.Since(up)
-	rss, err := peakRSS(n.cmd.Process.Pid)
+	rss, err := peakRSS(n.Cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,4 +491,166 @@ func TestLongOffline(t *testing.T) {
 	t.Logf("%d reports appended offline in %v; head %d delivered %v after the broker came up, in %d batches (%d resent, %.1f bytes/event on the wire); node peak RSS (VmHWM) %d MB offline, %d MB after delivery",
 		reports, appended.Round(time.Millisecond), head, delivered.Round(time.Millisecond), batches, resent,
 		float64(bytes)/float64(head), rssOffline>>10, rss>>10)
+}
+
+// TestDownlinkProcesses: `safepoint central --embedded-broker` and nodes as
+// processes. Central staff post an announcement to one municipality over
+// the HTTP API: it reaches exactly that municipality's nodes, including one
+// that had never connected when it was sent (known from the broker's users
+// file) and starts later; central's GET /api/announcements/ID shows each
+// node queued, then shown. An exercise for all is labelled on every
+// node's portal, and a resident's receipt says when the municipality got
+// the report.
+func TestDownlinkProcesses(t *testing.T) {
+	tmp := t.TempDir()
+	cdir := filepath.Join(tmp, "central")
+	users := filepath.Join(cdir, "broker", "users")
+	nodes := []struct{ id, municipality string }{{"byhuset-a", "2161"}, {"macken-b", "2161"}, {"skolan-c", "0180"}}
+	for _, n := range nodes {
+		pw := randHex(t, 16)
+		if err := broker.WriteNodeEntry(users, n.id, n.municipality, pw); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(tmp, n.id+".pw"), []byte(pw+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	password := randHex(t, 12)
+	addUser(t, cdir, "kommunen", "admin", password)
+	brokerAddr := fmt.Sprintf("127.0.0.1:%d", synctest.FreePort(t))
+	c := start(t, nil, "central", "--data", cdir, "--http", "127.0.0.1:0", "--staff-tls", "off",
+		"--embedded-broker", brokerAddr, "--log-format", "json")
+	c.waitServing(t, "central", 20*time.Second)
+	startPoint := func(i int) *proc {
+		n := nodes[i]
+		return startNode(t, nil, nodeArgs(filepath.Join(tmp, n.id), "--id", n.id, "--municipality", n.municipality,
+			"--staff-tls", "off", "--mqtt", "tcp://"+brokerAddr, "--mqtt-user", n.id,
+			"--mqtt-password-file", filepath.Join(tmp, n.id+".pw"))...)
+	}
+	procs := map[string]*proc{"byhuset-a": startPoint(0), "skolan-c": startPoint(2)}
+
+	staff := newStaffClient(t, cdir, c.base)
+	staff.mustLogin("kommunen", password)
+	hdr := map[string]string{"X-CSRF-Token": staff.CSRF}
+	until := time.Now().Add(2 * time.Hour).UTC().Format(time.RFC3339)
+	resp, b := staff.do(http.MethodPost, "/api/announcements", `{"target":"municipality:2161",
+		"title":{"sv":"Vatten delas ut","en":"Water handed out"},"body":{"sv":"Vid byhuset kl. 14."},
+		"severity":"warning","valid_until":"`+until+`"}`, hdr)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /api/announcements: %d %s", resp.StatusCode, b)
+	}
+	var created struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(b, &created); err != nil || created.ID == "" {
+		t.Fatalf("answer %s: %v", b, err)
+	}
+	// Without the CSRF token, or without a login, nothing is sent.
+	if resp, _ := staff.do(http.MethodPost, "/api/announcements", `{"target":"all","title":{"sv":"x"}}`,
+		map[string]string{"Content-Type": "text/plain"}); resp.StatusCode < 400 {
+		t.Fatalf("a post without the JSON type or token: %d", resp.StatusCode)
+	}
+	if resp, err := httpClient.Get(c.base + "/api/announcements/" + created.ID); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET without login: %v %v", resp.StatusCode, err)
+	}
+	states := func() map[string]string {
+		resp, b := staff.do(http.MethodGet, "/api/announcements/"+created.ID, "", nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /api/announcements/%s: %d %s", created.ID, resp.StatusCode, b)
+		}
+		var d struct {
+			Nodes []struct {
+				Node, State string
+			} `json:"nodes"`
+		}
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, n := range d.Nodes {
+			out[n.Node] = n.State
+		}
+		return out
+	}
+	if !synctest.Eventually(30*time.Second, func() bool {
+		s := states()
+		return s["byhuset-a"] == "shown" && s["macken-b"] == "queued" && len(s) == 2
+	}) {
+		t.Fatalf("states %v, want byhuset-a shown, macken-b queued, nothing else\ncentral:\n%s", states(), tail(c.Stderr.String(), 4000))
+	}
+	hasAnn := func(p *proc) bool {
+		resp, err := httpClient.Get(p.base + "/api/status")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var st struct {
+			Announcements []struct {
+				Title map[string]string `json:"title"`
+			} `json:"announcements"`
+		}
+		json.NewDecoder(resp.Body).Decode(&st)
+		return len(st.Announcements) == 1 && st.Announcements[0].Title["sv"] == "Vatten delas ut"
+	}
+	if !hasAnn(procs["byhuset-a"]) || hasAnn(procs["skolan-c"]) {
+		t.Fatal("the announcement is not on byhuset-a's status, or it is on skolan-c's")
+	}
+	// macken-b starts for the first time.
+	procs["macken-b"] = startPoint(1)
+	if !synctest.Eventually(30*time.Second, func() bool { return states()["macken-b"] == "shown" }) {
+		t.Fatalf("macken-b: %v after it started", states())
+	}
+	if !hasAnn(procs["macken-b"]) {
+		t.Fatal("macken-b's status lacks the announcement")
+	}
+
+	// An exercise for all.
+	resp, b = staff.do(http.MethodPost, "/api/activation", `{"target":"all","state":"exercise","note":"Övning Storm 26"}`, hdr)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /api/activation: %d %s", resp.StatusCode, b)
+	}
+	for id, p := range procs {
+		if !synctest.Eventually(20*time.Second, func() bool {
+			resp, err := httpClient.Get(p.base + "/")
+			if err != nil {
+				return false
+			}
+			return strings.Contains(readAll(resp), "ÖVNING: det här är en övning")
+		}) {
+			t.Errorf("%s's portal does not say it is an exercise", id)
+		}
+	}
+
+	// A resident's report on byhuset-a: its receipt says when the
+	// municipality got it.
+	code, body, err := post(t.Context(), httpClient, procs["byhuset-a"].base+"/api/reports", `{"category":"road","text":"Träd över vägen"}`)
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("report: %d %s %v", code, body, err)
+	}
+	var rep struct {
+		Receipt string `json:"receipt"`
+	}
+	json.Unmarshal(body, &rep)
+	if !synctest.Eventually(20*time.Second, func() bool {
+		resp, err := httpClient.Get(procs["byhuset-a"].base + "/r/" + rep.Receipt)
+		if err != nil {
+			return false
+		}
+		return strings.Contains(readAll(resp), "Mottaget av kommunen kl. ")
+	}) {
+		t.Fatal("the receipt never said the municipality received the report")
+	}
+}
+
+func readAll(resp *http.Response) string {
+	defer resp.Body.Close()
+	var sb strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		sb.Write(buf[:n])
+		if err != nil {
+			return sb.String()
+		}
+	}
 }

@@ -7,19 +7,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/safepoint-se/safepoint/internal/proctest"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 )
 
 // userList parses `safepoint user list`: name → "role state".
-func userList(t testing.TB, dir string) (map[string]string, cliResult) {
+func userList(t testing.TB, dir string) (map[string]string, proctest.Result) {
 	t.Helper()
 	r := userCmd(t, dir, "", "list")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("user list: %s", r)
 	}
-	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
+	lines := strings.Split(strings.TrimRight(r.Stdout, "\n"), "\n")
 	if len(lines) == 0 || strings.Join(strings.Fields(lines[0]), " ") != "NAME ROLE STATE CREATED" {
-		t.Fatalf("user list header: %q", r.stdout)
+		t.Fatalf("user list header: %q", r.Stdout)
 	}
 	out := map[string]string{}
 	for _, l := range lines[1:] {
@@ -29,7 +30,7 @@ func userList(t testing.TB, dir string) (map[string]string, cliResult) {
 		}
 		out[f[0]] = f[1] + " " + f[2]
 	}
-	if strings.Contains(r.stdout+r.stderr, "$argon2id") || strings.Contains(r.stdout+r.stderr, "argon2") {
+	if strings.Contains(r.Stdout+r.Stderr, "$argon2id") || strings.Contains(r.Stdout+r.Stderr, "argon2") {
 		t.Errorf("user list shows a hash: %s", r)
 	}
 	return out, r
@@ -71,8 +72,8 @@ func adminWarned(t testing.TB, log, dir string) (warned, mentioned bool) {
 func TestUserCLI(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	p := startNode(t, nil, nodeArgs(dir)...)
-	if warned, _ := adminWarned(t, p.stderr.String(), dir); !warned {
-		t.Errorf("first start without an admin: no warning naming `safepoint user add`; stderr:\n%s", p.stderr)
+	if warned, _ := adminWarned(t, p.Stderr.String(), dir); !warned {
+		t.Errorf("first start without an admin: no warning naming `safepoint user add`; stderr:\n%s", p.Stderr)
 	}
 	addr, _ := staffHTTPS(t, p)
 	base := "https://" + addr
@@ -82,7 +83,7 @@ func TestUserCLI(t *testing.T) {
 		staff, staffPW = "bob", "bob password 1!"
 		newPW          = "bob's new password"
 	)
-	if r := addUser(t, dir, admin, "admin", adminPW); !strings.Contains(r.stdout, admin) {
+	if r := addUser(t, dir, admin, "admin", adminPW); !strings.Contains(r.Stdout, admin) {
 		t.Errorf("user add says nothing of %s: %s", admin, r)
 	}
 	a := newStaffClient(t, dir, base)
@@ -103,15 +104,15 @@ func TestUserCLI(t *testing.T) {
 	}
 	for _, c := range refused {
 		r := userCmd(t, dir, c.stdin, "add", "--name", c.name, "--role", c.role)
-		if r.code == 0 {
+		if r.Code == 0 {
 			t.Errorf("user add with a %s succeeded: %s", c.what, r)
 			continue
 		}
-		if !strings.Contains(r.stderr, c.says) {
+		if !strings.Contains(r.Stderr, c.says) {
 			t.Errorf("user add with a %s: message does not say %q: %s", c.what, c.says, r)
 		}
 	}
-	if r := userCmd(t, dir, "", "disable", "--name", "nobody"); r.code == 0 || !strings.Contains(r.stderr, "no such account") {
+	if r := userCmd(t, dir, "", "disable", "--name", "nobody"); r.Code == 0 || !strings.Contains(r.Stderr, "no such account") {
 		t.Errorf("user disable of an unknown name: %s", r)
 	}
 	// The duplicate add left the first account's password alone.
@@ -131,7 +132,7 @@ func TestUserCLI(t *testing.T) {
 	}
 
 	// disable: the running node refuses the session at once, and a login.
-	if r := userCmd(t, dir, "", "disable", "--name", staff); r.code != 0 {
+	if r := userCmd(t, dir, "", "disable", "--name", staff); r.Code != 0 {
 		t.Fatalf("user disable: %s", r)
 	}
 	if code, _ := b.state(); code != http.StatusUnauthorized {
@@ -148,7 +149,7 @@ func TestUserCLI(t *testing.T) {
 	}
 
 	// enable: logins work again.
-	if r := userCmd(t, dir, "", "enable", "--name", staff); r.code != 0 {
+	if r := userCmd(t, dir, "", "enable", "--name", staff); r.Code != 0 {
 		t.Fatalf("user enable: %s", r)
 	}
 	b.mustLogin(staff, staffPW)
@@ -157,7 +158,7 @@ func TestUserCLI(t *testing.T) {
 	}
 
 	// passwd: the session ends, the old password fails, the new one works.
-	if r := userCmd(t, dir, newPW+"\n"+newPW+"\n", "passwd", "--name", staff); r.code != 0 {
+	if r := userCmd(t, dir, newPW+"\n"+newPW+"\n", "passwd", "--name", staff); r.Code != 0 {
 		t.Fatalf("user passwd: %s", r)
 	}
 	if code, _ := b.state(); code != http.StatusUnauthorized {
@@ -173,7 +174,7 @@ func TestUserCLI(t *testing.T) {
 	if code, _ := a.state(); code != http.StatusOK {
 		t.Errorf("a new password for %s ended %s's session too: %d", staff, admin, code)
 	}
-	if r := userCmd(t, dir, "short\nshort\n", "passwd", "--name", staff); r.code == 0 {
+	if r := userCmd(t, dir, "short\nshort\n", "passwd", "--name", staff); r.Code == 0 {
 		t.Errorf("user passwd with a short password succeeded: %s", r)
 	} else if code, _ := b.state(); code != http.StatusOK {
 		t.Errorf("a refused passwd ended the session: %d", code)
@@ -182,8 +183,8 @@ func TestUserCLI(t *testing.T) {
 	// With an admin, a restart does not ask for one.
 	p.terminate()
 	p = startNode(t, nil, nodeArgs(dir)...)
-	if _, mentioned := adminWarned(t, p.stderr.String(), dir); mentioned {
-		t.Errorf("restart with an admin still asks for one; stderr:\n%s", p.stderr)
+	if _, mentioned := adminWarned(t, p.Stderr.String(), dir); mentioned {
+		t.Errorf("restart with an admin still asks for one; stderr:\n%s", p.Stderr)
 	}
 	p.terminate()
 
@@ -197,7 +198,7 @@ func TestUserCLI(t *testing.T) {
 			t.Errorf("user add made %s with mode %v: readable beyond its owner", eventlog.FileName, perm)
 		}
 		p := startNode(t, nil, nodeArgs(dir)...)
-		log := p.stderr.String()
+		log := p.Stderr.String()
 		if strings.Contains(log, "needs an origin") {
 			t.Errorf("node complained about the origin:\n%s", log)
 		}

@@ -51,12 +51,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/safepoint-se/safepoint/internal/bench"
@@ -178,10 +176,7 @@ func main() {
 	centralMaxBatch = cfg.maxBatch
 
 	// Ctrl-C stops the run but still stops the children and removes the temp dir.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = run(ctx, cfg)
-	stop()
-	if err != nil {
+	if err := bench.Run(func(ctx context.Context) error { return run(ctx, cfg) }); err != nil {
 		fmt.Fprintln(os.Stderr, "syncbench:", err)
 		os.Exit(1)
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -74,6 +75,15 @@ func StartCPUProfile(file string) (stop func(), err error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// Run runs a tool's work under a context that Ctrl-C or SIGTERM ends; the
+// work still stops its children and peers and removes its temporary
+// directory before it returns.
+func Run(work func(ctx context.Context) error) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return work(ctx)
 }
 
 // Sleep sleeps for d, or until ctx ends.

@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/safepoint-se/safepoint/hardware/powermon"
 	"github.com/safepoint-se/safepoint/node/eventlog"
@@ -192,9 +194,9 @@ func TestBoardScreenshots(t *testing.T) {
 		// the start becomes generator hours at the next reading. Wait for
 		// it, then change something so the hub publishes it (it does not
 		// on its own while on battery: see hub.run).
-		c, _ := n.staffClient(t)
+		c := n.staffClient(t)
 		for deadline := time.Now().Add(40 * time.Second); ; time.Sleep(time.Second) {
-			_, st := doJSON(t, c, "GET", n.staff+"/api/staff/state", "", nil)
+			_, st := doJSON(t, c, "GET", "/api/staff/state", "", nil)
 			if bytes.Contains(st, []byte(`"generator_hours"`)) {
 				break
 			}
@@ -230,7 +232,7 @@ func TestBoardScreenshots(t *testing.T) {
 	// The printout: one A4 page.
 	tb.open(t, n.staff+"/board/print", 200)
 	pdf := printPDF(t, tb)
-	if pages := len(pdfPage.FindAll(pdf, -1)); pages != 1 {
+	if pages := pdfPages(t, pdf); pages != 1 {
 		t.Errorf("the printout is %d pages, want 1", pages)
 	}
 	printed := tb.text(t, "main")
@@ -257,7 +259,7 @@ func TestBoardScreenshots(t *testing.T) {
 		n.staffPost(t, "/api/staff/inventory", map[string]any{"item": fmt.Sprintf("sak nummer %d med långt namn", i), "quantity": 3, "unit": "förpackningar", "low": 5})
 	}
 	tb.open(t, n.staff+"/board/print", 200)
-	if pages := len(pdfPage.FindAll(printPDF(t, tb), -1)); pages != 1 {
+	if pages := printPages(t, tb); pages != 1 {
 		t.Errorf("a long day's printout is %d pages, want 1", pages)
 	}
 	if more := eval[int](t, tb, `document.querySelectorAll("main .more").length`); more < 4 {
@@ -350,6 +352,35 @@ func shot(t *testing.T, tb *tab, file string, w, h int) {
 		}
 		t.Logf("wrote %s", file)
 	}
+}
+
+// printPDF prints the tab's page to an A4 PDF with its own CSS page size.
+func printPDF(t *testing.T, tb *tab) []byte {
+	t.Helper()
+	yes := true
+	res, err := chromedp.Call(tb.ctx, page.PrintToPDF, page.PrintToPDFParams{PaperWidth: 8.27, PaperHeight: 11.69,
+		PreferCSSPageSize: &yes, PrintBackground: &yes})
+	if err != nil {
+		t.Fatalf("printing to PDF: %v", err)
+	}
+	return res.Data
+}
+
+var pdfPage = regexp.MustCompile(`/Type\s*/Page[^s]`)
+
+// printPages is how many pages the tab's page prints on.
+func printPages(t *testing.T, tb *tab) int {
+	t.Helper()
+	return pdfPages(t, printPDF(t, tb))
+}
+
+// pdfPages is how many pages a printout has.
+func pdfPages(t *testing.T, pdf []byte) int {
+	t.Helper()
+	if !bytes.HasPrefix(pdf, []byte("%PDF")) {
+		t.Fatalf("the printout is not a PDF: %q", pdf[:min(len(pdf), 16)])
+	}
+	return len(pdfPage.FindAll(pdf, -1))
 }
 
 // writePrintPNG writes the printout's first page as a PNG: from the PDF

@@ -1,11 +1,9 @@
 package browsertest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -31,7 +29,7 @@ type created struct {
 func (n *spNode) residentReport(t testing.TB, category, urgency, text, place string) created {
 	t.Helper()
 	b, _ := json.Marshal(map[string]any{"category": category, "urgency": urgency, "text": text, "place": place})
-	code, resp := doJSON(t, http.DefaultClient, http.MethodPost, n.base+"/api/reports", "", b)
+	code, resp := doJSON(t, n.resident, http.MethodPost, "/api/reports", "", b)
 	if code != http.StatusCreated {
 		t.Fatalf("POST /api/reports: %d %s", code, resp)
 	}
@@ -45,9 +43,9 @@ func (n *spNode) residentReport(t testing.TB, category, urgency, text, place str
 // staffPost posts JSON to a staff API route and wants 201.
 func (n *spNode) staffPost(t testing.TB, path string, body any) created {
 	t.Helper()
-	c, csrf := n.staffClient(t)
+	c := n.staffClient(t)
 	b, _ := json.Marshal(body)
-	code, resp := doJSON(t, c, http.MethodPost, n.staff+path, csrf, b)
+	code, resp := doJSON(t, c, http.MethodPost, path, c.CSRF, b)
 	if code != http.StatusCreated {
 		t.Fatalf("POST %s %s: %d %s", path, b, code, resp)
 	}
@@ -508,28 +506,4 @@ func TestBoardNoScript(t *testing.T) {
 	if e := errs(); len(e) > 0 {
 		t.Errorf("script errors: %q", e)
 	}
-}
-
-// printPDF prints the tab's page to an A4 PDF with its own CSS page size.
-func printPDF(t *testing.T, tb *tab) []byte {
-	t.Helper()
-	yes := true
-	res, err := chromedp.Call(tb.ctx, page.PrintToPDF, page.PrintToPDFParams{PaperWidth: 8.27, PaperHeight: 11.69,
-		PreferCSSPageSize: &yes, PrintBackground: &yes})
-	if err != nil {
-		t.Fatalf("printing to PDF: %v", err)
-	}
-	return res.Data
-}
-
-var pdfPage = regexp.MustCompile(`/Type\s*/Page[^s]`)
-
-// printPages is how many pages the tab's page prints on.
-func printPages(t *testing.T, tb *tab) int {
-	t.Helper()
-	pdf := printPDF(t, tb)
-	if !bytes.HasPrefix(pdf, []byte("%PDF")) {
-		t.Fatalf("the printout is not a PDF: %q", pdf[:min(len(pdf), 16)])
-	}
-	return len(pdfPage.FindAll(pdf, -1))
 }

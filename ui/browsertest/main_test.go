@@ -8,18 +8,13 @@
 package browsertest
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -33,6 +28,7 @@ import (
 	"github.com/chromedp/cdproto/security"
 	"github.com/chromedp/chromedp"
 
+	"github.com/safepoint-se/safepoint/internal/proctest"
 	"github.com/safepoint-se/safepoint/ui/web"
 )
 
@@ -58,24 +54,11 @@ var binPath string
 var catalog *web.Catalog
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(proctest.Main(&binPath, func() int { return run(m) }))
 }
 
 func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "safepoint-browsertest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "browsertest:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	binPath = filepath.Join(dir, "safepoint")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-o", binPath, "github.com/safepoint-se/safepoint/cmd/safepoint")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "browsertest: go build: %v\n%s", err, out)
-		return 1
-	}
+	var err error
 	if catalog, err = web.LoadCatalog(""); err != nil {
 		fmt.Fprintln(os.Stderr, "browsertest: languages:", err)
 		return 1
@@ -106,78 +89,17 @@ func needPeer(t testing.TB, name, path string) {
 	t.Skipf("SKIP: %s not installed (%s)", name, path)
 }
 
-// childEnv is the environment without SAFEPOINT_* variables: the binary
-// sees only its flags.
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SAFEPOINT_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// logBuf collects the node's stderr and hands over the two listen
-// addresses from its JSON log.
-type logBuf struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	partial []byte
-	http    string
-	https   string
-	ready   chan struct{} // closed once both are known
-}
-
-func (b *logBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Write(p)
-	b.partial = append(b.partial, p...)
-	for {
-		i := bytes.IndexByte(b.partial, '\n')
-		if i < 0 {
-			break
-		}
-		var rec struct {
-			Msg  string `json:"msg"`
-			Addr string `json:"addr"`
-		}
-		if json.Unmarshal(b.partial[:i], &rec) == nil && rec.Addr != "" {
-			switch rec.Msg {
-			case "Serving": // exactly: not "Serving staff over HTTPS"
-				b.http = rec.Addr
-			case "Serving staff over HTTPS":
-				b.https = rec.Addr
-			}
-			if b.http != "" && b.https != "" && b.ready != nil {
-				close(b.ready)
-				b.ready = nil
-			}
-		}
-		b.partial = b.partial[i+1:]
-	}
-	return len(p), nil
-}
-
-func (b *logBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // spNode is one running `safepoint node`.
 type spNode struct {
+	*proctest.Proc
 	data  string
 	base  string // http://127.0.0.1:PORT: residents
 	staff string // https://127.0.0.1:PORT: staff
-	cmd   *exec.Cmd
-	log   *logBuf
-	done  chan struct{}
 
-	mu     sync.Mutex
-	client *http.Client // logged-in staff client
-	csrf   string
+	resident *proctest.Client // a phone's: no cookies, no login
+
+	mu    sync.Mutex
+	admin *proctest.Client // logged in as the admin, once asked for
 }
 
 // startNode creates an admin account in a new data directory under dir,
@@ -191,11 +113,13 @@ func startNodeWith(dir string, prepare func(data string) error, flags ...string)
 	data := filepath.Join(dir, "data")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	add := exec.CommandContext(ctx, binPath, "user", "add", "--data", data, "--name", adminName, "--role", "admin")
-	add.Env = childEnv()
-	add.Stdin = strings.NewReader(adminPass + "\n" + adminPass + "\n")
-	if out, err := add.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("safepoint user add: %v\n%s", err, out)
+	r, err := proctest.Run(ctx, binPath, adminPass+"\n"+adminPass+"\n",
+		"user", "add", "--data", data, "--name", adminName, "--role", "admin")
+	if err == nil && r.Code != 0 {
+		err = fmt.Errorf("exit %d", r.Code)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("safepoint user add: %v\n%s%s", err, r.Stdout, r.Stderr)
 	}
 	if prepare != nil {
 		if err := prepare(data); err != nil {
@@ -203,64 +127,55 @@ func startNodeWith(dir string, prepare func(data string) error, flags ...string)
 		}
 	}
 
-	n := &spNode{data: data, log: &logBuf{ready: make(chan struct{})}, done: make(chan struct{})}
-	ready := n.log.ready
-	n.cmd = exec.Command(binPath, "node", "--data", data, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0",
-		"--log-format", "json", "--municipality", "2161", "--name", pointName, "--post-rate", "0",
-		"--power", "sim")
-	n.cmd.Args = append(n.cmd.Args, flags...)
-	n.cmd.Env = childEnv()
-	n.cmd.Stderr = n.log
-	if err := n.cmd.Start(); err != nil {
+	n := &spNode{data: data, Proc: proctest.Command(binPath, nil, append([]string{"node", "--data", data,
+		"--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--log-format", "json", "--municipality", "2161",
+		"--name", pointName, "--post-rate", "0", "--power", "sim"}, flags...)...)}
+	// The two listen addresses, from the JSON log; ready closes once both
+	// are known, and nothing is written after.
+	var httpAddr, httpsAddr string
+	ready := make(chan struct{})
+	n.Stderr.Line = func(line []byte) {
+		var rec struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if ready == nil || json.Unmarshal(line, &rec) != nil || rec.Addr == "" {
+			return
+		}
+		switch rec.Msg {
+		case "Serving": // exactly: not "Serving staff over HTTPS"
+			httpAddr = rec.Addr
+		case "Serving staff over HTTPS":
+			httpsAddr = rec.Addr
+		}
+		if httpAddr != "" && httpsAddr != "" {
+			close(ready)
+			ready = nil
+		}
+	}
+	bothServing := ready
+	if err := n.Start(); err != nil {
 		return nil, err
 	}
-	go func() {
-		n.cmd.Wait()
-		close(n.done)
-	}()
 	select {
-	case <-ready:
-	case <-n.done:
-		return nil, fmt.Errorf("node exited before serving; log:\n%s", n.log)
+	case <-bothServing:
+	case <-n.Done():
+		return nil, fmt.Errorf("node exited before serving; log:\n%s", n.Stderr)
 	case <-ctx.Done():
 		n.stop()
-		return nil, fmt.Errorf("node did not log both Serving lines; log:\n%s", n.log)
+		return nil, fmt.Errorf("node did not log both Serving lines; log:\n%s", n.Stderr)
 	}
-	n.log.mu.Lock()
-	n.base, n.staff = "http://"+n.log.http, "https://"+n.log.https
-	n.log.mu.Unlock()
-	client := &http.Client{Timeout: 2 * time.Second}
-	for {
-		resp, err := client.Get(n.base + "/healthz")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return n, nil
-			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
-		}
-		if ctx.Err() != nil {
-			n.stop()
-			return nil, fmt.Errorf("GET /healthz never answered 200: %v; log:\n%s", err, n.log)
-		}
-		time.Sleep(20 * time.Millisecond)
+	n.base, n.staff = "http://"+httpAddr, "https://"+httpsAddr
+	n.resident = &proctest.Client{Base: n.base, HTTP: &http.Client{Timeout: 10 * time.Second}}
+	if err := proctest.WaitHealthy(ctx, n.base); err != nil {
+		n.stop()
+		return nil, fmt.Errorf("%v; log:\n%s", err, n.Stderr)
 	}
+	return n, nil
 }
 
 // stop kills the node and waits for it.
-func (n *spNode) stop() {
-	select {
-	case <-n.done:
-		return
-	default:
-	}
-	n.cmd.Process.Kill()
-	select {
-	case <-n.done:
-	case <-time.After(10 * time.Second):
-	}
-}
+func (n *spNode) stop() { n.Kill(10 * time.Second) }
 
 // shared is the node most tests use; TestMain stops it.
 var shared struct {
@@ -286,8 +201,8 @@ func sharedNode(t testing.TB) *spNode {
 		t.Fatalf("starting the node: %v", shared.err)
 	}
 	select {
-	case <-shared.n.done:
-		t.Fatalf("the shared node has exited; log:\n%s", shared.n.log)
+	case <-shared.n.Done():
+		t.Fatalf("the shared node has exited; log:\n%s", shared.n.Stderr)
 	default:
 	}
 	return shared.n
@@ -305,38 +220,33 @@ func freshNode(t testing.TB) *spNode {
 }
 
 // staffClient logs in as the admin over HTTPS (the node's certificate is
-// self-signed) and returns the session's client and CSRF token.
-func (n *spNode) staffClient(t testing.TB) (*http.Client, string) {
+// self-signed) and returns the session's client, which holds its CSRF
+// token.
+func (n *spNode) staffClient(t testing.TB) *proctest.Client {
 	t.Helper()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.client != nil {
-		return n.client, n.csrf
+	if n.admin != nil {
+		return n.admin
 	}
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Timeout: 10 * time.Second, Jar: jar, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	body, _ := json.Marshal(map[string]string{"name": adminName, "password": adminPass})
-	code, resp := doJSON(t, c, http.MethodPost, n.staff+"/api/login", "", body)
-	if code != http.StatusOK {
-		t.Fatalf("POST /api/login: %d %s", code, resp)
+	c := proctest.NewClient(n.staff, &tls.Config{InsecureSkipVerify: true})
+	resp, b, err := c.Login(adminName, adminPass)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var lr struct {
-		CSRF string `json:"csrf"`
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /api/login: %d %s", resp.StatusCode, b)
 	}
-	if err := json.Unmarshal(resp, &lr); err != nil || lr.CSRF == "" {
-		t.Fatalf("POST /api/login: answer %s: %v", resp, err)
-	}
-	n.client, n.csrf = c, lr.CSRF
-	return c, lr.CSRF
+	n.admin = c
+	return c
 }
 
 // publish publishes an announcement through the staff API.
 func (n *spNode) publish(t testing.TB, title, body map[string]string, severity string) {
 	t.Helper()
-	c, csrf := n.staffClient(t)
+	c := n.staffClient(t)
 	b, _ := json.Marshal(map[string]any{"title": title, "body": body, "severity": severity})
-	if code, resp := doJSON(t, c, http.MethodPost, n.staff+"/api/staff/announcements", csrf, b); code != http.StatusCreated {
+	if code, resp := doJSON(t, c, http.MethodPost, "/api/staff/announcements", c.CSRF, b); code != http.StatusCreated {
 		t.Fatalf("POST /api/staff/announcements: %d %s", code, resp)
 	}
 }
@@ -346,7 +256,7 @@ func (n *spNode) publish(t testing.TB, title, body map[string]string, severity s
 func (n *spNode) apiCheckIn(t testing.TB) string {
 	t.Helper()
 	b, _ := json.Marshal(map[string]any{"size": 2, "status": "safe", "need": "none"})
-	code, resp := doJSON(t, http.DefaultClient, http.MethodPost, n.base+"/api/checkins", "", b)
+	code, resp := doJSON(t, n.resident, http.MethodPost, "/api/checkins", "", b)
 	if code != http.StatusCreated {
 		t.Fatalf("POST /api/checkins: %d %s", code, resp)
 	}
@@ -363,7 +273,7 @@ func (n *spNode) apiCheckIn(t testing.TB) string {
 func (n *spNode) apiReport(t testing.TB, text, place string) string {
 	t.Helper()
 	b, _ := json.Marshal(map[string]any{"category": "other", "text": text, "place": place, "urgency": "normal"})
-	code, resp := doJSON(t, http.DefaultClient, http.MethodPost, n.base+"/api/reports", "", b)
+	code, resp := doJSON(t, n.resident, http.MethodPost, "/api/reports", "", b)
 	if code != http.StatusCreated {
 		t.Fatalf("POST /api/reports: %d %s", code, resp)
 	}
@@ -376,57 +286,25 @@ func (n *spNode) apiReport(t testing.TB, text, place string) string {
 	return c.Receipt
 }
 
-func doJSON(t testing.TB, c *http.Client, method, target, csrf string, body []byte) (int, []byte) {
+// doJSON sends body as JSON through c, with csrf as its token when not
+// empty, and returns the status and the answer.
+func doJSON(t testing.TB, c *proctest.Client, method, path, csrf string, body []byte) (int, []byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
+	var header map[string]string
+	if csrf != "" {
+		header = map[string]string{"X-CSRF-Token": csrf}
+	}
+	resp, b, err := c.Do(method, path, string(body), header)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if csrf != "" {
-		req.Header.Set("X-CSRF-Token", csrf)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
 }
 
-// event is one line of `safepoint dump`.
-type event struct {
-	Raw     string
-	Type    string         `json:"type"`
-	Payload map[string]any `json:"payload"`
-}
-
 // dump runs `safepoint dump` on the node's data directory.
-func (n *spNode) dump(t testing.TB) []event {
+func (n *spNode) dump(t testing.TB) []proctest.Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binPath, "dump", "--data", n.data)
-	cmd.Env = childEnv()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("safepoint dump: %v; stderr:\n%s", err, stderr.String())
-	}
-	var events []event
-	sc := bufio.NewScanner(&stdout)
-	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
-	for sc.Scan() {
-		var e event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("dump line is not JSON: %v: %s", err, sc.Text())
-		}
-		e.Raw = sc.Text()
-		events = append(events, e)
-	}
+	events := proctest.Dump(t, binPath, n.data)
 	if len(events) == 0 {
 		t.Fatal("safepoint dump printed no event (point.configured at least was expected)")
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/safepoint-se/safepoint/internal/proctest"
 )
 
 // TestNoScript uses the portal the way a phone with JavaScript off does:
@@ -65,7 +67,7 @@ func TestNoScript(t *testing.T) {
 		}
 
 		events := n.dump(t)
-		var found *event
+		var found *proctest.Event
 		for i, e := range events {
 			if strings.Contains(e.Raw, name) || strings.Contains(e.Raw, contact) {
 				t.Errorf("the name or contact is in the log: %s", e.Raw)

@@ -1,13 +1,16 @@
 package main
 
+// Process-level tests of the node's life: its first start and identity,
+// its configuration's layers, a clean stop, and kill -9 at any moment.
+
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +19,169 @@ import (
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 )
+
+// TestFirstStartIdentity: a first start without --id makes up the point id;
+// restarts keep it without writing; another --id is refused.
+func TestFirstStartIdentity(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "not", "yet") // does not exist
+	plain := []string{"--data", dir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0"}
+
+	p := startNode(t, nil, plain...)
+	if _, err := os.Stat(filepath.Join(dir, eventlog.FileName)); err != nil {
+		t.Fatalf("first start made no log: %v", err)
+	}
+	st := p.getStatus(t)
+	id := st.Point.ID
+	if !madeUpID.MatchString(id) {
+		t.Fatalf("made-up point id %q does not match %s", id, madeUpID)
+	}
+	p.terminate()
+	before := runDumpProc(t, dir)
+	if len(before) == 0 {
+		t.Fatal("first start wrote no event (point.configured expected)")
+	}
+	for _, e := range before {
+		if e.Origin != id {
+			t.Errorf("event of origin %q, point id %q", e.Origin, id)
+		}
+	}
+
+	for i := 0; i < 2; i++ {
+		p = startNode(t, nil, plain...)
+		if got := p.getStatus(t).Point.ID; got != id {
+			t.Errorf("restart %d: point id %q, was %q", i+1, got, id)
+		}
+		p.terminate()
+		after := runDumpProc(t, dir)
+		if len(after) != len(before) {
+			t.Errorf("restart %d with the same configuration wrote %d event(s):", i+1, len(after)-len(before))
+			for _, e := range after[min(len(before), len(after)):] {
+				t.Logf("  %s", e.Raw)
+			}
+		}
+	}
+
+	// The same id, given explicitly, is fine.
+	p = startNode(t, nil, append(plain, "--id", id)...)
+	p.terminate()
+
+	other := "sp-other1"
+	p = start(t, nil, "node", "--data", dir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--id", other)
+	if code := p.wait(10 * time.Second); code == 0 {
+		t.Fatalf("start with --id %s on the log of %s succeeded; stderr:\n%s", other, id, p.Stderr)
+	}
+	msg := p.Stderr.String()
+	if !strings.Contains(msg, "another origin") || !strings.Contains(msg, id) || !strings.Contains(msg, other) {
+		t.Errorf("error does not explain the origin mismatch (%s vs %s):\n%s", id, other, msg)
+	}
+	if after := runDumpProc(t, dir); len(after) != len(before) {
+		t.Errorf("refused start changed the log: %d events, were %d", len(after), len(before))
+	}
+}
+
+// TestConfigPrecedence: flag beats environment beats file beats default;
+// an unknown file key and a bad environment value are clear errors.
+func TestConfigPrecedence(t *testing.T) {
+	tmp := t.TempDir()
+	dir := filepath.Join(tmp, "data")
+	conf := filepath.Join(tmp, "safepoint.toml")
+	writeFile := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(conf, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(fmt.Sprintf(`name = "FromFile"
+municipality = "0180"
+http = "127.0.0.1:0"
+https = "127.0.0.1:0"
+data = %q
+log_format = "json"
+opening_hours = "08-20"
+`, dir))
+
+	t.Run("layers", func(t *testing.T) {
+		env := []string{"SAFEPOINT_NAME=FromEnv", "SAFEPOINT_MUNICIPALITY=0581"}
+		p := startNode(t, env, "--config", conf, "--municipality", "2161")
+		st := p.getStatus(t)
+		p.terminate()
+		if st.Point.Name != "FromEnv" {
+			t.Errorf("name %q, want FromEnv (environment beats file)", st.Point.Name)
+		}
+		if st.Point.Municipality != "2161" {
+			t.Errorf("municipality %q, want 2161 (flag beats environment and file)", st.Point.Municipality)
+		}
+		// Keys only the file sets are taken from it.
+		if _, err := os.Stat(filepath.Join(dir, eventlog.FileName)); err != nil {
+			t.Errorf("data from the file not used: %v", err)
+		}
+		if !hasLogMsg(p.Stderr.String(), "Serving") {
+			t.Errorf("log_format from the file not used; stderr:\n%s", p.Stderr)
+		}
+		if !strings.HasPrefix(p.base, "http://127.0.0.1:") {
+			t.Errorf("http from the file not used: %s", p.base)
+		}
+		events := runDumpProc(t, dir)
+		var hours any
+		for _, e := range events {
+			if e.Type == node.TypePointConfigured {
+				hours = e.Payload["opening_hours"]
+			}
+		}
+		if hours != "08-20" {
+			t.Errorf("opening_hours from the file: %v, want 08-20", hours)
+		}
+	})
+
+	t.Run("config from environment", func(t *testing.T) {
+		p := startNode(t, []string{"SAFEPOINT_CONFIG=" + conf})
+		st := p.getStatus(t)
+		p.terminate()
+		if st.Point.Name != "FromFile" || st.Point.Municipality != "0180" {
+			t.Errorf("point %+v, want FromFile/0180 from the file named by SAFEPOINT_CONFIG", st.Point)
+		}
+	})
+
+	// fails runs the binary, which must exit non-zero quickly, and returns
+	// its stderr.
+	fails := func(t *testing.T, env []string, args ...string) string {
+		t.Helper()
+		p := start(t, env, args...)
+		code := p.wait(10 * time.Second)
+		if code == 0 {
+			t.Fatalf("%v succeeded; stderr:\n%s", args, p.Stderr)
+		}
+		if p.served.Load() {
+			t.Errorf("node served despite a bad configuration")
+		}
+		return p.Stderr.String()
+	}
+
+	t.Run("unknown key", func(t *testing.T) {
+		bad := filepath.Join(tmp, "typo.toml")
+		if err := os.WriteFile(bad, []byte(fmt.Sprintf("data = %q\nhttp = \"127.0.0.1:0\"\nnmae = \"x\"\n", dir)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		msg := fails(t, nil, "node", "--config", bad)
+		if !strings.Contains(msg, "nmae") || !strings.Contains(msg, "unknown key") {
+			t.Errorf("error does not name the unknown key nmae:\n%s", msg)
+		}
+		msg = fails(t, nil, "dump", "--config", bad)
+		if !strings.Contains(msg, "nmae") {
+			t.Errorf("dump: error does not name the unknown key nmae:\n%s", msg)
+		}
+	})
+
+	t.Run("bad environment value", func(t *testing.T) {
+		msg := fails(t, []string{"SAFEPOINT_POST_RATE=abc"}, "node", "--config", conf)
+		if !strings.Contains(msg, "SAFEPOINT_POST_RATE") {
+			t.Errorf("error does not name SAFEPOINT_POST_RATE:\n%s", msg)
+		}
+		// An explicit flag overrides the environment, bad value and all.
+		p := startNode(t, []string{"SAFEPOINT_POST_RATE=abc"}, "--config", conf, "--post-rate", "5")
+		p.terminate()
+	})
+}
 
 // TestCrashKeepsAcknowledged kills the node with SIGKILL while residents'
 // reports are in flight, over and over on the same data directory: every
@@ -56,8 +222,7 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 				defer wg.Done()
 				for !stop.Load() && ctx.Err() == nil {
 					text := fmt.Sprintf("crash test %d", seqText.Add(1))
-					body := fmt.Sprintf(`{"category":"road","text":%q,"place":"x","urgency":"normal"}`, text)
-					code, b, err := post(ctx, client, p.base+"/api/reports", body)
+					code, c, b, err := postReport(ctx, client, p.base, text, "x")
 					switch {
 					case err != nil:
 						mu.Lock()
@@ -65,10 +230,9 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 						mu.Unlock()
 						time.Sleep(time.Millisecond) // no hot loop on a dead node
 					case code == http.StatusCreated:
-						var c created
-						if err := json.Unmarshal(b, &c); err != nil || c.ID == "" || c.Receipt == "" {
+						if c.ID == "" || c.Receipt == "" {
 							mu.Lock()
-							other = append(other, fmt.Sprintf("201 with unreadable body %q: %v", b, err))
+							other = append(other, fmt.Sprintf("201 with unreadable body %q", b))
 							mu.Unlock()
 							continue
 						}
@@ -109,8 +273,8 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 			time.Sleep(d)
 		}
 		select {
-		case <-p.done:
-			t.Fatalf("cycle %d: node exited by itself (%v); stderr:\n%s", cycle, p.err, p.stderr)
+		case <-p.Done():
+			t.Fatalf("cycle %d: node exited by itself (%v); stderr:\n%s", cycle, p.Err(), p.Stderr)
 		default:
 		}
 		p.kill()
@@ -118,7 +282,7 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 		wg.Wait()
 		cancel()
 		if cycleAcks.Load() == 0 {
-			t.Fatalf("cycle %d: no report acknowledged within %v; stderr:\n%s", cycle, time.Since(began), p.stderr)
+			t.Fatalf("cycle %d: no report acknowledged within %v; stderr:\n%s", cycle, time.Since(began), p.Stderr)
 		}
 		client.CloseIdleConnections()
 	}
@@ -201,8 +365,8 @@ func TestGracefulShutdown(t *testing.T) {
 	if d := time.Since(began); d > 5*time.Second {
 		t.Errorf("stop took %v", d)
 	}
-	if !hasLogMsg(p.stderr.String(), "Stopped") {
-		t.Errorf(`no "Stopped" message in stderr:\n%s`, p.stderr)
+	if !hasLogMsg(p.Stderr.String(), "Stopped") {
+		t.Errorf(`no "Stopped" message in stderr:\n%s`, p.Stderr)
 	}
 }
 
@@ -223,8 +387,8 @@ func TestCrashDuringFirstStart(t *testing.T) {
 				break
 			}
 			select {
-			case <-p.done:
-				t.Fatalf("node exited by itself (%v); stderr:\n%s", p.err, p.stderr)
+			case <-p.Done():
+				t.Fatalf("node exited by itself (%v); stderr:\n%s", p.Err(), p.Stderr)
 			default:
 			}
 			time.Sleep(50 * time.Microsecond)
