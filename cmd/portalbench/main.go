@@ -537,7 +537,7 @@ func printTable(w io.Writer, cfg config, size int, version string, res [][]resul
 		size, cfg.conns, cfg.rounds, cfg.duration, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version())
 	fmt.Fprintln(w, "| server | requests/s | p50 | p99 | errors | server CPU per request | load generator |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
-	names := []string{"node (`ui`, cached status page)", version + " (static file)"}
+	names := []string{"node (`web`+`portal`, cached status page)", version + " (static file)"}
 	for t := range res {
 		errs := 0
 		for _, r := range res[t] {

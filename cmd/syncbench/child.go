@@ -20,6 +20,7 @@ import (
 	"github.com/safepoint-se/safepoint/internal/bench"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/central"
+	"github.com/safepoint-se/safepoint/sync/central/store"
 	"github.com/safepoint-se/safepoint/sync/wire"
 )
 
@@ -101,9 +102,14 @@ func childCentral(brokerURL, dir, profile string, maxBatch int) error {
 		return err
 	}
 	defer l.Close()
+	directives, err := store.Open(ctx, l.File())
+	if err != nil {
+		return err
+	}
+	defer directives.Close()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	recv, err := central.New(central.Opts{Broker: brokerURL, ClientID: "central", Log: l, Logger: logger,
-		MaxBatch: maxBatch})
+	recv, err := central.New(central.Opts{Broker: brokerURL, ClientID: "central", Log: l, Store: directives,
+		Logger: logger, MaxBatch: maxBatch})
 	if err != nil {
 		return err
 	}
