@@ -26,20 +26,10 @@ type History struct{ w, r *sql.DB }
 // OpenHistory opens the power history in the database at file, creating
 // and migrating its table if needed.
 func OpenHistory(ctx context.Context, file string) (*History, error) {
-	w, err := sqlitedb.OpenWriter(file)
+	w, r, err := sqlitedb.OpenOwner(ctx, file, "power", steps, 1)
 	if err != nil {
 		return nil, fmt.Errorf("power history: %w", err)
 	}
-	if err := sqlitedb.Migrate(ctx, w, "power", steps); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("power history: %w", err)
-	}
-	r, err := sqlitedb.Open(file, true)
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("power history: %w", err)
-	}
-	r.SetMaxOpenConns(1)
 	return &History{w: w, r: r}, nil
 }
 

@@ -93,6 +93,25 @@ func OpenWriter(file string) (*sql.DB, error) {
 	return db, nil
 }
 
+// OpenOwner opens an owner's connections to file: one writer, with the
+// owner's migration chain applied, and a pool of up to readers read-only
+// connections.
+func OpenOwner(ctx context.Context, file, chain string, steps []Step, readers int) (w, r *sql.DB, err error) {
+	if w, err = OpenWriter(file); err != nil {
+		return nil, nil, err
+	}
+	if err := Migrate(ctx, w, chain, steps); err != nil {
+		w.Close()
+		return nil, nil, err
+	}
+	if r, err = Open(file, true); err != nil {
+		w.Close()
+		return nil, nil, err
+	}
+	r.SetMaxOpenConns(readers)
+	return w, r, nil
+}
+
 func createPrivate(file string) error {
 	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {

@@ -106,20 +106,10 @@ func Open(ctx context.Context, file string, now func() time.Time) (*Accounts, er
 	if now == nil {
 		now = time.Now
 	}
-	w, err := sqlitedb.OpenWriter(file)
+	w, r, err := sqlitedb.OpenOwner(ctx, file, "accounts", steps, 2)
 	if err != nil {
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
-	if err := sqlitedb.Migrate(ctx, w, "accounts", steps); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("accounts: %w", err)
-	}
-	r, err := sqlitedb.Open(file, true)
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("accounts: %w", err)
-	}
-	r.SetMaxOpenConns(2)
 	dummyHash() // made now, so the first unknown-name login costs one hash like the rest
 	return &Accounts{w: w, r: r, now: now}, nil
 }

@@ -100,20 +100,10 @@ type Store struct{ w, r *sql.DB }
 // Open opens central's store in the database at file, creating and
 // migrating its tables if needed.
 func Open(ctx context.Context, file string) (*Store, error) {
-	w, err := sqlitedb.OpenWriter(file)
+	w, r, err := sqlitedb.OpenOwner(ctx, file, "central", steps, 2)
 	if err != nil {
 		return nil, fmt.Errorf("central store: %w", err)
 	}
-	if err := sqlitedb.Migrate(ctx, w, "central", steps); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("central store: %w", err)
-	}
-	r, err := sqlitedb.Open(file, true)
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("central store: %w", err)
-	}
-	r.SetMaxOpenConns(2)
 	return &Store{w: w, r: r}, nil
 }
 
