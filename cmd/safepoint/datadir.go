@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/safepoint-se/safepoint/internal/dirlock"
 	"github.com/safepoint-se/safepoint/node/accounts"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 )
 
-// openData opens the daemon's data directory dir, made if missing: the
+// openData opens the daemon's data directory dir, made if missing: it
+// takes the directory's lock (one daemon a directory), then opens the
 // event log in it with opts, and the staff accounts beside the log.
 // closeData closes both and logs that the daemon has stopped; stores of the
 // same database opened later are to close before it (deferred after it),
@@ -30,14 +32,21 @@ func openData(ctx context.Context, dir string, opts eventlog.Options, logger *sl
 			return nil, nil, nil, fmt.Errorf("data directory: %w", err)
 		}
 	}
+	// One daemon a data directory: a second would write the same seqs.
+	lock, err := dirlock.Acquire(dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	log, err = eventlog.Open(ctx, filepath.Join(dir, eventlog.FileName), opts)
 	if err != nil {
+		lock.Release()
 		return nil, nil, nil, err
 	}
 	closeLog := func() {
 		if err := log.Close(); err != nil {
 			logger.Error("Closing the event log failed", "err", err)
 		}
+		lock.Release()
 		logger.Info("Stopped")
 	}
 	staff, err = accounts.Open(ctx, log.File(), log.Clock().Wall)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -415,4 +416,51 @@ func TestCrashDuringFirstStart(t *testing.T) {
 		t.Fatal("no kill landed after the log file was made: the test proved nothing")
 	}
 	t.Logf("%d of %d first starts cut short with a log file on disk", cut, tries)
+}
+
+// TestOneDaemonPerDataDirectory: a second daemon (node or central) on a
+// data directory a node runs on exits at once, non-zero, naming the
+// directory and the running node's pid, and writes nothing; the running
+// node goes on storing; dump and user add work beside it, through
+// SQLite's own locking.
+func TestOneDaemonPerDataDirectory(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	first := startNode(t, nil, nodeArgs(dir)...)
+	if code, _, body, err := postReport(ctx, httpClient, first.base, "Träd över vägen", "Bron"); err != nil || code != http.StatusCreated {
+		t.Fatalf("report to the first node: %d %s %v", code, body, err)
+	}
+	pid := strconv.Itoa(first.Cmd.Process.Pid)
+	for _, second := range [][]string{
+		append([]string{"node"}, nodeArgs(dir)...),
+		{"central", "--data", dir, "--http", "127.0.0.1:0", "--staff-tls", "off", "--embedded-broker", "127.0.0.1:0"},
+	} {
+		p := start(t, nil, second...)
+		if code := p.wait(10 * time.Second); code == 0 {
+			t.Errorf("%s on a held data directory exited 0", second[0])
+		}
+		if log := p.Stderr.String(); !strings.Contains(log, dir) || !strings.Contains(log, "process "+pid) {
+			t.Errorf("%s's refusal does not name the directory and pid %s:\n%s", second[0], pid, log)
+		}
+	}
+	// The first node is unharmed: it stores, and says it is healthy.
+	if code, _, body, err := postReport(ctx, httpClient, first.base, "Ingen ström på Ekbacken", "Ekbacken"); err != nil || code != http.StatusCreated {
+		t.Fatalf("report after the second daemons: %d %s %v", code, body, err)
+	}
+	first.waitHealthy(t)
+	// Short commands beside the daemon.
+	addUser(t, dir, "eva", "staff", "eva-password-1")
+	var reports int
+	for _, e := range runDumpProc(t, dir) {
+		if e.Type == "report.created" {
+			reports++
+		}
+	}
+	if reports != 2 {
+		t.Errorf("dump beside the node: %d reports, want 2", reports)
+	}
+	first.terminate()
+	// Once it is gone, the directory is free again.
+	startNode(t, nil, nodeArgs(dir)...).terminate()
 }

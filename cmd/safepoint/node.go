@@ -309,7 +309,7 @@ func serveNode(ctx context.Context, cfg nodeConfig, root *slog.Logger) error {
 	if postRate == 0 {
 		postRate = -1 // off
 	}
-	siteOpts := web.Options{Accounts: staff, Logger: uiLogger}
+	siteOpts := web.Options{Accounts: staff, Logger: uiLogger, Health: log.Healthy}
 	portalOpts := portal.Options{Log: log, Logger: uiLogger, PostPerMinute: postRate, PostBurst: cfg.PostBurst,
 		Catalog: cat, PortalHost: cfg.PortalHost, Nearby: cfg.Nearby}
 	boardOpts := board.Options{Log: log, Logger: uiLogger}

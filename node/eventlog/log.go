@@ -95,6 +95,9 @@ type Log struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	failMu  sync.Mutex
+	failing error // the last commit's error, until a commit succeeds
+
 	headMu sync.Mutex
 	head   uint64 // l.seq as readers may see it
 }
@@ -333,12 +336,26 @@ func (l *Log) commit(batch []*appendReq) ([]written, error) {
 	return events, nil
 }
 
+// Healthy reports why the log cannot store, when its last commit failed
+// and none has succeeded since; nil while it stores.
+func (l *Log) Healthy() error {
+	l.failMu.Lock()
+	defer l.failMu.Unlock()
+	if l.failing != nil {
+		return fmt.Errorf("event log cannot store: %w", l.failing)
+	}
+	return nil
+}
+
 // Changed returns a channel that is closed the next time events are folded
 // into the state: a reader waits on it, then takes a new view and a new
 // channel. It never blocks the writer, however slow the reader.
 func (l *Log) Changed() <-chan struct{} { return l.state.Changed() }
 
 func (l *Log) finish(batch []*appendReq, events []written, err error) {
+	l.failMu.Lock()
+	l.failing = err
+	l.failMu.Unlock()
 	var fresh []node.Event
 	for i, req := range batch {
 		if err != nil {

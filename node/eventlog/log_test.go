@@ -473,3 +473,32 @@ func TestCentralLogKeepsNoPersonalData(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthy: while commits fail the log says why; the first commit that
+// succeeds makes it healthy again.
+func TestHealthy(t *testing.T) {
+	ctx := context.Background()
+	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{})
+	if err := l.Healthy(); err != nil {
+		t.Fatalf("a new log: %v", err)
+	}
+	// The writer refuses writes, as a full disk or a broken card would.
+	if _, err := l.w.Exec("PRAGMA query_only = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, report("x")); err == nil {
+		t.Fatal("an append went through a read-only writer")
+	}
+	if err := l.Healthy(); err == nil || !strings.Contains(err.Error(), "cannot store") {
+		t.Fatalf("after a failed commit: %v", err)
+	}
+	if _, err := l.w.Exec("PRAGMA query_only = 0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, report("y")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Healthy(); err != nil {
+		t.Fatalf("after a commit that succeeded: %v", err)
+	}
+}

@@ -3,12 +3,14 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/safepoint-se/safepoint/node"
@@ -411,5 +413,31 @@ func TestCentralPageOnNode(t *testing.T) {
 	}
 	if n := webtest.EventCount(t, e.Log); n != 0 {
 		t.Errorf("%d events written on the node", n)
+	}
+}
+
+// TestHealthzSaysWhenTheLogCannotStore: /healthz is 200 "ok" only while
+// the daemon's health check passes; otherwise 503 with the reason.
+func TestHealthzSaysWhenTheLogCannotStore(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		failing error
+	)
+	set := func(err error) { mu.Lock(); failing = err; mu.Unlock() }
+	health := func() error { mu.Lock(); defer mu.Unlock(); return failing }
+	e := newNodeEnv(t, web.Options{Health: health}, false, nil)
+	get := func() webtest.Reply {
+		return webtest.Do(t, webtest.NewClient(t, e.Srv), "GET", e.Srv.URL+"/healthz", "", "")
+	}
+	if r := get(); r.Code != http.StatusOK || string(r.Body) != "ok\n" {
+		t.Fatalf("healthy: %s", r)
+	}
+	set(errors.New("event log cannot store: disk I/O error"))
+	if r := get(); r.Code != http.StatusServiceUnavailable || !strings.Contains(string(r.Body), "disk I/O error") {
+		t.Fatalf("failing: %s", r)
+	}
+	set(nil)
+	if r := get(); r.Code != http.StatusOK {
+		t.Fatalf("healthy again: %s", r)
 	}
 }

@@ -26,6 +26,9 @@ type Options struct {
 	// Fingerprint is the staff certificate's SHA-256 fingerprint, shown to
 	// logged-in staff so they can compare it with what their browser shows.
 	Fingerprint string
+	// Health says why the daemon cannot do its job (its event log cannot
+	// store); /healthz answers 503 with it. Nil: always healthy.
+	Health func() error
 }
 
 // Site is the base the parts stand on: it guards their routes, serves the
@@ -106,7 +109,7 @@ type wrapper interface {
 // staff accounts.
 func (s *Site) Routes() []Route {
 	return []Route{
-		{Method: "GET", Path: "/healthz", Access: Public, Handler: healthz},
+		{Method: "GET", Path: "/healthz", Access: Public, Handler: s.healthz},
 		{Method: "GET", Path: "/static/", Access: Public, Handler: static},
 		{Method: "GET", Path: "/login", Access: Public, Handler: s.loginPage},
 		{Method: "POST", Path: "/login", Access: Public, Handler: s.loginForm},
@@ -159,8 +162,17 @@ func (s *Site) Done() <-chan struct{} { return s.done }
 // Fingerprint is the staff certificate's fingerprint; "" without staff TLS.
 func (s *Site) Fingerprint() string { return s.opts.Fingerprint }
 
-func healthz(w http.ResponseWriter, r *http.Request) {
+// healthz says ok only while the daemon can store what it is sent: a
+// supervisor or a monitoring check then sees a node whose log fails.
+func (s *Site) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.opts.Health != nil {
+		if err := s.opts.Health(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "unhealthy: "+err.Error()+"\n")
+			return
+		}
+	}
 	io.WriteString(w, "ok\n")
 }
 
