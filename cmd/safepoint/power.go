@@ -80,7 +80,7 @@ func openPower(pc powerConfig) (powermon.Source, string, powermon.Battery, io.Cl
 		c := nut.New(addr, opts)
 		return c, "nut", bat, c, nil
 	}
-	return nil, "", bat, nil, fmt.Errorf("--power %q: use sim, sim:FILE or nut://host[:port]/ups", spec)
+	return nil, "", bat, nil, fmt.Errorf("--power %q: not a power source; use one of %s", spec, powerSpecs)
 }
 
 func (pc powerConfig) validate() error {
@@ -91,10 +91,20 @@ func (pc powerConfig) validate() error {
 	if pc.CapacityAh < 0 || pc.Peukert < 0 || pc.BurnRate < 0 {
 		errs = append(errs, errors.New("--battery-ah, --battery-peukert and --generator-burn cannot be negative"))
 	}
-	if pc.Spec != "" && !strings.HasPrefix(pc.Spec, "sim") && pc.CapacityAh == 0 && !strings.HasPrefix(pc.Spec, "nut://") {
-		errs = append(errs, errors.New("--battery-ah: needed to estimate the time left"))
+	if pc.Spec != "" && !knownSource(pc.Spec) {
+		// Said first and alone: the battery flags mean nothing for a
+		// source that does not exist.
+		return fmt.Errorf("--power %q: not a power source; use one of %s", pc.Spec, powerSpecs)
 	}
 	return errors.Join(errs...)
+}
+
+// powerSpecs are the --power spellings, for errors and help.
+const powerSpecs = "sim, sim:FILE, nut://host[:3493]/ups"
+
+// knownSource reports whether spec names a power source this program has.
+func knownSource(spec string) bool {
+	return spec == "sim" || strings.HasPrefix(spec, "sim:") || strings.HasPrefix(spec, "nut://")
 }
 
 // shutdownAction runs the configured shutdown command through /bin/sh.
