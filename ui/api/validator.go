@@ -68,6 +68,12 @@ func (v *Validator) Text(field, value string, required bool, max int) string {
 		}
 		return ""
 	}
+	// A form's fields arrive as bytes (JSON bodies are checked whole
+	// before): text that is not UTF-8 is refused, never stored as U+FFFD.
+	if !utf8.ValidString(value) {
+		v.FailField(field, "%s: not valid UTF-8", field)
+		return ""
+	}
 	if n := utf8.RuneCountInString(value); n > max {
 		v.FailField(field, "%s: at most %d characters (got %d)", field, max, n)
 		return ""

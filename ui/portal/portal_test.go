@@ -298,6 +298,17 @@ func TestReportForm(t *testing.T) {
 	if n := len(l.State().View().Reports); n != 1 {
 		t.Errorf("a bad form wrote a report")
 	}
+
+	// Text that is not UTF-8 is refused as the JSON API refuses it (400),
+	// never stored as U+FFFD: the form comes back with the rest kept.
+	notUTF8 := url.Values{"category": {"road"}, "text": {"\xff\xfe"}, "place": {"Ekbacken"}, "urgency": {"high"}, "token": {node.NewCode(16)}}
+	resp, body = postForm(t, noRedirect, srv.URL+"/report", notUTF8)
+	if resp.StatusCode != 400 || !strings.Contains(body, "Något behöver rättas") || !strings.Contains(body, `value="Ekbacken"`) {
+		t.Errorf("invalid UTF-8: %d, want 400 with the form and its typed place", resp.StatusCode)
+	}
+	if n := len(l.State().View().Reports); n != 1 {
+		t.Errorf("invalid UTF-8 wrote a report")
+	}
 }
 
 func TestCheckInFormKeepsPersonalOffPages(t *testing.T) {
