@@ -59,8 +59,10 @@ type Portal struct {
 	pages   *template.Template
 	cat     *web.Catalog
 	cache   pageCache
-	streams chan struct{}   // live-update connections, bounded
-	done    <-chan struct{} // closed when the site closes: live streams end
+	streams chan struct{} // live-update connections, bounded
+	// clientStreams bounds each address's share of them.
+	clientStreams perClient
+	done          <-chan struct{} // closed when the site closes: live streams end
 }
 
 //go:embed templates

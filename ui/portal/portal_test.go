@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -488,4 +489,74 @@ func TestStatusPagePower(t *testing.T) {
 	if _, body := get(t, noRedirect, srv2.URL+"/api/status"); strings.Contains(body, `"power"`) {
 		t.Error("power in the status without a source")
 	}
+}
+
+// TestLiveEventsPerClientCap: one address holds at most
+// maxStreamsPerClient live-update streams (429 beyond them, with
+// Retry-After); another address still gets one, and a stream closed gives
+// its slot back.
+func TestLiveEventsPerClientCap(t *testing.T) {
+	env := webtest.Start(t, nil, false, func(l *eventlog.Log, staff *accounts.Accounts) http.Handler {
+		h, _ := serve(l, staff, Options{})
+		return h
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	from := func(ip string) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+	}
+	open := func(c *http.Client) (*http.Response, context.CancelFunc) {
+		t.Helper()
+		sctx, stop := context.WithCancel(ctx)
+		req, _ := http.NewRequestWithContext(sctx, "GET", env.Srv.URL+"/events", nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == http.StatusOK {
+			// Read the first line: the stream is held on the server.
+			if line, _ := bufio.NewReader(resp.Body).ReadString('\n'); line != "retry: 5000\n" {
+				t.Fatalf("first line %q", line)
+			}
+		}
+		return resp, func() { stop(); resp.Body.Close() }
+	}
+	one := from("127.0.0.1")
+	var stops []context.CancelFunc
+	for i := 0; i < maxStreamsPerClient; i++ {
+		resp, stop := open(one)
+		defer stop()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d: %d", i+1, resp.StatusCode)
+		}
+		stops = append(stops, stop)
+	}
+	resp, stop := open(one)
+	stop()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("stream %d from one address: %d, want 429 with Retry-After", maxStreamsPerClient+1, resp.StatusCode)
+	}
+	resp, stop = open(from("127.0.0.2"))
+	defer stop()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("another address while the first is at its cap: %d", resp.StatusCode)
+	}
+	stops[0]()
+	if !eventually(5*time.Second, func() bool {
+		resp, stop := open(one)
+		defer stop()
+		return resp.StatusCode == http.StatusOK
+	}) {
+		t.Fatal("a closed stream did not give its slot back")
+	}
+}
+
+func eventually(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
 }
