@@ -441,3 +441,37 @@ func TestHealthzSaysWhenTheLogCannotStore(t *testing.T) {
 		t.Fatalf("healthy again: %s", r)
 	}
 }
+
+// TestCrossSiteReadsRefused: a browser's cross-site GET to a staff route
+// (by Sec-Fetch-Site, or a foreign Origin) is refused with 403 even with a
+// valid session, as docs/API.md says; the same reads from the site itself,
+// and from no browser at all, pass.
+func TestCrossSiteReadsRefused(t *testing.T) {
+	e := newNodeEnv(t, web.Options{}, false, nil)
+	e.AddAccount(t, "stina", accounts.RoleStaff, "stina-password-1")
+	s := webtest.Login(t, e.Srv, "stina", "stina-password-1")
+	host := strings.TrimPrefix(e.Srv.URL, "http://")
+	for _, path := range []string{"/board", "/api/staff/state", "/api/staff/checkins/sample-id/personal"} {
+		for _, c := range []struct {
+			name string
+			hdr  []string
+			want int
+		}{
+			{"cross-site", []string{"Sec-Fetch-Site", "cross-site"}, http.StatusForbidden},
+			{"same-site, another port", []string{"Sec-Fetch-Site", "same-site"}, http.StatusForbidden},
+			{"foreign Origin", []string{"Origin", "http://evil.example"}, http.StatusForbidden},
+			{"same-origin", []string{"Sec-Fetch-Site", "same-origin", "Origin", "http://" + host}, 0},
+			{"same-origin, Origin null (no-referrer)", []string{"Sec-Fetch-Site", "same-origin", "Origin", "null"}, 0},
+			{"typed in the address bar", []string{"Sec-Fetch-Site", "none"}, 0},
+			{"no browser", nil, 0},
+		} {
+			r := webtest.Do(t, s.C, "GET", s.Base+path, "", "", c.hdr...)
+			if c.want != 0 && r.Code != c.want {
+				t.Errorf("%s %s: %s, want %d", c.name, path, r, c.want)
+			}
+			if c.want == 0 && r.Code == http.StatusForbidden {
+				t.Errorf("%s %s: refused: %s", c.name, path, r)
+			}
+		}
+	}
+}

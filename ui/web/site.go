@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -132,7 +133,7 @@ func (s *Site) Handler(parts ...Part) http.Handler {
 			var h http.Handler = rt.Handler
 			switch {
 			case rt.Access != Public:
-				h = s.staffOnly(rt, h)
+				h = refuseCrossSite(s.staffOnly(rt, h))
 			case strings.HasPrefix(rt.Path, "/login") || rt.Path == "/api/login":
 				h = s.requireTLS(h)
 			}
@@ -150,6 +151,34 @@ func (s *Site) Handler(parts ...Part) http.Handler {
 		}
 	}
 	return s.logRequests(secureHeaders(h))
+}
+
+// refuseCrossSite refuses a browser's cross-site request to a staff route,
+// reads too (http.CrossOriginProtection passes every GET): a page
+// elsewhere must not load the board or a resident's personal data into a
+// frame or a script, whatever SameSite the cookie has. A browser says
+// where a request comes from in Sec-Fetch-Site; one too old to, in
+// Origin. A request with neither (curl, a script) is no browser's.
+func refuseCrossSite(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// As http.CrossOriginProtection decides: Sec-Fetch-Site when the
+		// browser sends it (its Origin may be "null" under our
+		// Referrer-Policy), else Origin against Host.
+		switch site := r.Header.Get("Sec-Fetch-Site"); site {
+		case "same-origin", "none":
+		case "":
+			if o := r.Header.Get("Origin"); o != "" {
+				if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+					WriteError(w, http.StatusForbidden, "cross-site request refused")
+					return
+				}
+			}
+		default: // cross-site, same-site (another port or subdomain)
+			WriteError(w, http.StatusForbidden, "cross-site request refused")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Close ends the live connections, which would otherwise hold a graceful
