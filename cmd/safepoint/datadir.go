@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"github.com/safepoint-se/safepoint/internal/dirlock"
 	"github.com/safepoint-se/safepoint/node/accounts"
 	"github.com/safepoint-se/safepoint/node/eventlog"
+	"github.com/safepoint-se/safepoint/ui/web"
 )
 
 // openData opens the daemon's data directory dir, made if missing: it
@@ -37,6 +40,10 @@ func openData(ctx context.Context, dir string, opts eventlog.Options, logger *sl
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if err := checkNotEmptied(dir); err != nil {
+		lock.Release()
+		return nil, nil, nil, err
+	}
 	log, err = eventlog.Open(ctx, filepath.Join(dir, eventlog.FileName), opts)
 	if err != nil {
 		lock.Release()
@@ -55,6 +62,42 @@ func openData(ctx context.Context, dir string, opts eventlog.Options, logger *sl
 		return nil, nil, nil, err
 	}
 	return log, staff, func() { staff.Close(); closeLog() }, nil
+}
+
+// earlierMarks are files a daemon leaves in its data directory only after
+// its database exists: the staff certificate, the embedded broker's users,
+// the demo's MQTT password.
+var earlierMarks = []string{web.CertFile, web.KeyFile, filepath.Join("broker", "users"), "mqtt-password"}
+
+// errEmptied means a data directory shows a daemon lived there but has lost
+// its database: starting would silently make a new point (a new id, the
+// old certificate), or a central that forgot every node.
+var errEmptied = errors.New("data directory lost its database")
+
+// checkNotEmptied refuses a data directory whose database is missing or
+// empty while marks of an earlier daemon are there.
+func checkNotEmptied(dir string) error {
+	db := filepath.Join(dir, eventlog.FileName)
+	fi, err := os.Stat(db)
+	switch {
+	case err == nil && fi.Size() > 0:
+		return nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("data directory: %w", err)
+	}
+	for _, m := range earlierMarks {
+		if _, err := os.Stat(filepath.Join(dir, m)); err == nil {
+			state := "is missing"
+			if fi != nil {
+				state = "is empty (0 bytes)"
+			}
+			return fmt.Errorf("%w: %s %s, but %s shows a point or central lived here before. "+
+				"Restore %s from a backup (and remove any %s-wal and %s-shm beside it); "+
+				"or, to start a new one here on purpose, move %s aside first",
+				errEmptied, db, state, filepath.Join(dir, m), eventlog.FileName, eventlog.FileName, eventlog.FileName, dir)
+		}
+	}
+	return nil
 }
 
 // warnNoAdmin tells the operator how to make the first admin account of

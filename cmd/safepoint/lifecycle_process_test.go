@@ -464,3 +464,49 @@ func TestOneDaemonPerDataDirectory(t *testing.T) {
 	// Once it is gone, the directory is free again.
 	startNode(t, nil, nodeArgs(dir)...).terminate()
 }
+
+// TestEmptiedDatabaseRefused: a node whose database was truncated to 0
+// bytes, or deleted, while its certificate is still there does not start
+// as a new point: it exits non-zero saying what happened and how to
+// restore or start over, and writes nothing.
+func TestEmptiedDatabaseRefused(t *testing.T) {
+	dir := t.TempDir()
+	first := startNode(t, nil, nodeArgs(dir)...)
+	id := first.getStatus(t).Point.ID
+	first.terminate()
+	db := filepath.Join(dir, eventlog.FileName)
+	for _, c := range []struct {
+		name  string
+		harm  func() error
+		state string
+	}{
+		{"truncated", func() error { return os.Truncate(db, 0) }, "is empty (0 bytes)"},
+		{"deleted", func() error { return os.Remove(db) }, "is missing"},
+	} {
+		if err := c.harm(); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(db + "-wal")
+		os.Remove(db + "-shm")
+		p := start(t, nil, append([]string{"node"}, nodeArgs(dir)...)...)
+		if code := p.wait(10 * time.Second); code == 0 {
+			t.Fatalf("%s: the node started on an emptied data directory", c.name)
+		}
+		log := p.Stderr.String()
+		for _, want := range []string{db + " " + c.state, "tls/cert.pem", "Restore", "move " + dir + " aside"} {
+			if !strings.Contains(log, want) {
+				t.Errorf("%s: the refusal does not say %q:\n%s", c.name, want, log)
+			}
+		}
+		if fi, err := os.Stat(db); c.name == "deleted" && err == nil || c.name == "truncated" && (err != nil || fi.Size() != 0) {
+			t.Errorf("%s: the refused start wrote the database", c.name)
+		}
+	}
+	// Moved aside as told, the directory starts a new point.
+	fresh := filepath.Join(t.TempDir(), "new")
+	p := startNode(t, nil, nodeArgs(fresh)...)
+	if got := p.getStatus(t).Point.ID; got == id || !madeUpID.MatchString(got) {
+		t.Errorf("a fresh directory's point %q (the old was %q)", got, id)
+	}
+	p.terminate()
+}
