@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/safepoint-se/safepoint/internal/datadir"
 	"github.com/safepoint-se/safepoint/internal/dirlock"
 	"github.com/safepoint-se/safepoint/node/accounts"
 	"github.com/safepoint-se/safepoint/node/eventlog"
@@ -25,8 +26,12 @@ import (
 // once their connections are gone.
 func openData(ctx context.Context, dir string, opts eventlog.Options, logger *slog.Logger) (
 	log *eventlog.Log, staff *accounts.Accounts, closeData func(), err error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, nil, fmt.Errorf("data directory: %w", err)
+	made, err := datadir.Make(dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if made {
+		logger.Info("Made the data directory", "dir", dir)
 	}
 	if opts.Personal {
 		// The directory holds residents' personal data: tighten one that

@@ -510,3 +510,26 @@ func TestEmptiedDatabaseRefused(t *testing.T) {
 	}
 	p.terminate()
 }
+
+// TestDataDirectoryParentMustExist: --data with a missing parent (a typo)
+// is refused, naming the parent, and makes nothing; a missing last
+// directory is made, and the log says so.
+func TestDataDirectoryParentMustExist(t *testing.T) {
+	root := t.TempDir()
+	typo := filepath.Join(root, "safepoitn", "node")
+	p := start(t, nil, append([]string{"node"}, nodeArgs(typo)...)...)
+	if code := p.wait(10 * time.Second); code == 0 || !strings.Contains(p.Stderr.String(), filepath.Join(root, "safepoitn")+" does not exist") {
+		t.Errorf("a missing parent: exit %d; stderr:\n%s", code, p.Stderr)
+	}
+	if _, err := os.Stat(filepath.Join(root, "safepoitn")); !os.IsNotExist(err) {
+		t.Error("the missing parent was made")
+	}
+	if r := userCmd(t, typo, "", "list"); r.Code == 0 {
+		t.Errorf("user list on a missing parent: %s", r)
+	}
+	n := startNode(t, nil, nodeArgs(filepath.Join(root, "node"))...)
+	n.terminate()
+	if !hasLogMsg(n.Stderr.String(), "Made the data directory") {
+		t.Errorf("the node did not say it made its directory:\n%s", n.Stderr)
+	}
+}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/safepoint-se/safepoint/internal/datadir"
 	"github.com/safepoint-se/safepoint/node/accounts"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 )
@@ -105,8 +105,8 @@ func withNewPassword(ctx context.Context, data string, stdin io.Reader, prompt i
 // openAccounts opens the accounts of a data directory; before the node's
 // first start this makes the directory (0700) and the database (0600).
 func openAccounts(ctx context.Context, data string) (*accounts.Accounts, error) {
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+	if _, err := datadir.Make(data); err != nil {
+		return nil, err
 	}
 	return accounts.Open(ctx, filepath.Join(data, eventlog.FileName), nil)
 }

@@ -83,6 +83,20 @@ func (v *Validator) Text(field, value string, required bool, max int) string {
 			v.FailField(field, "%s: contains a control character", field)
 			return ""
 		}
+		if bidiOverride(c) {
+			v.FailField(field, "%s: contains an invisible direction override (U+%04X)", field, c)
+			return ""
+		}
 	}
 	return value
+}
+
+// bidiOverride reports the invisible characters that reorder the text
+// around them (embeddings, overrides, isolates: U+202A–U+202E,
+// U+2066–U+2069): a report could show staff one thing and mean another
+// ("Trojan Source"). They are refused. The marks that only nudge
+// direction (U+200E, U+200F, U+061C) and the joiners (U+200C, U+200D),
+// which Arabic, Persian and emoji need, are kept.
+func bidiOverride(c rune) bool {
+	return c >= 0x202A && c <= 0x202E || c >= 0x2066 && c <= 0x2069
 }

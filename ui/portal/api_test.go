@@ -97,6 +97,8 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"missing text", "/api/reports", "application/json", `{"category":"road","text":"   "}`, 400, "text: required"},
 		{"text too long", "/api/reports", "application/json", `{"category":"road","text":"` + strings.Repeat("å", 2001) + `"}`, 400, "at most 2000"},
 		{"control character", "/api/reports", "application/json", `{"category":"road","text":"a\u0007b"}`, 400, "control character"},
+		{"direction override", "/api/reports", "application/json", `{"category":"road","text":"Träd \u202Eroiv\u202C över vägen"}`, 400, "U+202E"},
+		{"direction isolate", "/api/reports", "application/json", `{"category":"road","text":"x","place":"\u2067Ekbacken\u2069"}`, 400, "U+2067"},
 		{"bad urgency", "/api/reports", "application/json", `{"category":"road","text":"a","urgency":"asap"}`, 400, "urgency"},
 		{"form post", "/api/reports", "text/plain", `{"category":"road","text":"a"}`, 415, "JSON"},
 		{"too large", "/api/reports", "application/json", big, 413, "larger than"},

@@ -394,21 +394,23 @@ func TestStaffTLSRedirect(t *testing.T) {
 	}
 }
 
-// TestCentralPageOnNode: a node serves no central page, whoever asks.
-// Its paths are unknown at a node, like any other: a page is not found
-// (404), a form post finds no route for its method (405).
+// TestCentralPageOnNode: a node serves no central page, whoever asks:
+// its paths are unknown at a node, like any other, and answer 404 before
+// a login and after, whatever the method.
 func TestCentralPageOnNode(t *testing.T) {
 	e := newNodeEnv(t, web.Options{}, false, nil)
 	e.AddAccount(t, "adam", accounts.RoleAdmin, "adam-password-1")
 	adam := webtest.Login(t, e.Srv, "adam", "adam-password-1")
+	anon := webtest.NewClient(t, e.Srv)
 	for _, c := range []struct {
 		method, path string
-		code         int
-	}{{"GET", "/central", http.StatusNotFound}, {"GET", "/central/directives/x", http.StatusNotFound},
-		{"POST", "/central/announcements", http.StatusMethodNotAllowed}, {"POST", "/central/activation", http.StatusMethodNotAllowed}} {
+	}{{"GET", "/central"}, {"GET", "/central/directives/x"}, {"GET", "/api/nodes"},
+		{"POST", "/central/announcements"}, {"POST", "/central/activation"}, {"POST", "/api/announcements"}} {
 		form := url.Values{"csrf": {adam.CSRF}, "target": {"all"}, "title_sv": {"x"}, "state": {"exercise"}}
-		if r := webtest.Do(t, adam.C, c.method, e.Srv.URL+c.path, "application/x-www-form-urlencoded", form.Encode()); r.Code != c.code {
-			t.Errorf("%s %s on a node: %s, want %d", c.method, c.path, r, c.code)
+		for who, cl := range map[string]*http.Client{"admin": adam.C, "no session": anon} {
+			if r := webtest.Do(t, cl, c.method, e.Srv.URL+c.path, "application/x-www-form-urlencoded", form.Encode()); r.Code != http.StatusNotFound {
+				t.Errorf("%s %s on a node, %s: %s, want 404", c.method, c.path, who, r)
+			}
 		}
 	}
 	if n := webtest.EventCount(t, e.Log); n != 0 {

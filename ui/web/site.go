@@ -140,6 +140,12 @@ func (s *Site) Handler(parts ...Part) http.Handler {
 			mux.Handle(rt.Method+" "+rt.Path, h)
 		}
 	}
+	// Any other method and path is not found: a node knows no central
+	// route and central no node route, before a login and after, whatever
+	// the method (not 405 because a GET somewhere shares the path).
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, "no such route")
+	}))
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusForbidden, "cross-site request refused")
