@@ -154,7 +154,12 @@ func serveCentral(ctx context.Context, cfg centralConfig, root *slog.Logger) err
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	siteOpts := web.Options{Accounts: staff, Logger: uiLogger, Health: log.Healthy}
+	devices, err := deviceKey(cfg.Data)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	siteOpts := web.Options{Accounts: staff, Logger: uiLogger, Health: log.Healthy, DeviceKey: devices}
 	tlsLn, err := listenStaff(cfg.StaffTLS, cfg.Data, cfg.HTTPS, &siteOpts, uiLogger)
 	if err != nil {
 		ln.Close()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -103,6 +104,28 @@ func checkNotEmptied(dir string) error {
 		}
 	}
 	return nil
+}
+
+// deviceKey is the key that signs the staff's device cookies, kept in the
+// data directory (0600) so that a restart does not forget which tablets
+// have logged in before; made on first use.
+func deviceKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, "device.key")
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("device key: %w", err)
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("device key: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("device key: %w", err)
+	}
+	return b, nil
 }
 
 // warnNoAdmin tells the operator how to make the first admin account of

@@ -309,7 +309,12 @@ func serveNode(ctx context.Context, cfg nodeConfig, root *slog.Logger) error {
 	if postRate == 0 {
 		postRate = -1 // off
 	}
-	siteOpts := web.Options{Accounts: staff, Logger: uiLogger, Health: log.Healthy}
+	devices, err := deviceKey(cfg.Data)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	siteOpts := web.Options{Accounts: staff, Logger: uiLogger, Health: log.Healthy, DeviceKey: devices}
 	portalOpts := portal.Options{Log: log, Logger: uiLogger, PostPerMinute: postRate, PostBurst: cfg.PostBurst,
 		Catalog: cat, PortalHost: cfg.PortalHost, Nearby: cfg.Nearby}
 	boardOpts := board.Options{Log: log, Logger: uiLogger}

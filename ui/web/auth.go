@@ -15,31 +15,41 @@ import (
 	"github.com/safepoint-se/safepoint/node/accounts"
 )
 
-// Login throttling, documented in docs/API.md:
+// Login throttling, documented in docs/API.md. It slows a guesser without
+// locking the staff out (OWASP's "device cookies"):
 //   - per client address, a token bucket: 10 attempts at once, then one
 //     every 30 seconds;
-//   - per account name, whether the account exists or not: after 5 failed
-//     attempts within 15 minutes the name is locked for 15 minutes.
+//   - per account name and client address: after 5 failed attempts
+//     within 15 minutes the name is locked for 15 minutes from that
+//     address only; another address can still log in;
+//   - per account name from every address together: after 50 failures
+//     within 15 minutes the name is locked for 15 minutes for every
+//     device that has not logged in as it before;
+//   - a device that has logged in as the name before carries a signed
+//     device cookie: it passes all three, until it fails 5 times itself.
 const (
-	loginBurst       = 10
-	loginEvery       = 30 * time.Second
-	lockoutFailures  = 5
-	lockoutWindow    = 15 * time.Minute
-	lockoutDuration  = 15 * time.Minute
-	maxTrackedNames  = 10_000
-	maxLoginBodySize = 4 << 10
+	loginBurst          = 10
+	loginEvery          = 30 * time.Second
+	lockoutFailures     = 5
+	nameLockoutFailures = 50
+	lockoutWindow       = 15 * time.Minute
+	lockoutDuration     = 15 * time.Minute
+	maxTrackedNames     = 10_000
+	maxLoginBodySize    = 4 << 10
+	deviceCookieAge     = 365 * 24 * time.Hour
 )
 
-// loginGuard throttles logins per client and per account name.
+// loginGuard throttles logins per client, per account name and client,
+// per account name, and per device.
 type loginGuard struct {
 	clients *Limiter
 
 	mu    sync.Mutex
-	names map[string]*failures
+	locks map[string]*failures // by lockKey
 }
 
 type failures struct {
-	times       []time.Time // failures within lockoutWindow, fewer than lockoutFailures
+	times       []time.Time // failures within lockoutWindow, fewer than the limit
 	lockedUntil time.Time
 }
 
@@ -55,54 +65,63 @@ func (f *failures) forget(now time.Time) {
 	f.times = kept
 }
 
+// The keys failures are counted under, each with its limit.
+func pairKey(name, client string) string   { return "p\x00" + name + "\x00" + client }
+func nameKey(name string) string           { return "n\x00" + name }
+func deviceKey(name, device string) string { return "d\x00" + name + "\x00" + device }
+
 func newLoginGuard() *loginGuard {
 	return &loginGuard{
 		clients: NewLimiter(1/loginEvery.Seconds(), loginBurst, time.Hour),
-		names:   map[string]*failures{},
+		locks:   map[string]*failures{},
 	}
 }
 
-// locked reports whether name is locked out at now, and for how long.
-func (g *loginGuard) locked(name string, now time.Time) (bool, time.Duration) {
+// locked reports whether key is locked out at now, and for how long.
+func (g *loginGuard) locked(key string, now time.Time) (bool, time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	f := g.names[name]
+	f := g.locks[key]
 	if f == nil || !now.Before(f.lockedUntil) {
 		return false, 0
 	}
 	return true, f.lockedUntil.Sub(now)
 }
 
-func (g *loginGuard) failed(name string, now time.Time) {
+// failed counts a failure under key, which locks it at limit failures
+// within lockoutWindow.
+func (g *loginGuard) failed(key string, limit int, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.names) >= maxTrackedNames {
-		for k, f := range g.names { // forget what no longer matters
+	if len(g.locks) >= maxTrackedNames {
+		for k, f := range g.locks { // forget what no longer matters
 			if f.forget(now); len(f.times) == 0 && now.After(f.lockedUntil) {
-				delete(g.names, k)
+				delete(g.locks, k)
 			}
 		}
 	}
-	f := g.names[name]
+	f := g.locks[key]
 	if f == nil {
-		if len(g.names) >= maxTrackedNames {
+		if len(g.locks) >= maxTrackedNames {
 			return // a flood of made-up names: the per-client limit holds it
 		}
 		f = &failures{}
-		g.names[name] = f
+		g.locks[key] = f
 	}
 	f.forget(now)
 	f.times = append(f.times, now)
-	if len(f.times) >= lockoutFailures {
+	if len(f.times) >= limit {
 		f.lockedUntil = now.Add(lockoutDuration)
 		f.times = f.times[:0]
 	}
 }
 
-func (g *loginGuard) succeeded(name string) {
+func (g *loginGuard) succeeded(keys ...string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	delete(g.names, name)
+	for _, k := range keys {
+		delete(g.locks, k)
+	}
 }
 
 // errThrottled carries how long a throttled client should wait.
@@ -113,25 +132,44 @@ func (e errThrottled) Error() string {
 }
 
 // authenticate runs one login attempt through the guards. It returns the
-// new session's token, errThrottled, or accounts.ErrBadCredentials.
+// new session's token, errThrottled, or accounts.ErrBadCredentials. A
+// device that has logged in as name before (its device cookie) passes the
+// client's and the name's limits: an attacker on the point's Wi-Fi cannot
+// lock the staff's own tablets out.
 func (s *Site) authenticate(r *http.Request, name, password string) (string, accounts.Session, error) {
 	now := time.Now()
-	if ok, wait := s.logins.clients.Allow(ClientKey(r), now); !ok {
-		return "", accounts.Session{}, errThrottled{wait}
+	client := ClientKey(r)
+	device, trusted := s.deviceOf(r, name)
+	if trusted {
+		if locked, _ := s.logins.locked(deviceKey(name, device), now); locked {
+			trusted = false // this device failed too often itself: no better than any other
+		}
 	}
-	if locked, wait := s.logins.locked(name, now); locked {
-		return "", accounts.Session{}, errThrottled{wait}
+	if !trusted {
+		if ok, wait := s.logins.clients.Allow(client, now); !ok {
+			return "", accounts.Session{}, errThrottled{wait}
+		}
+		for _, k := range []string{pairKey(name, client), nameKey(name)} {
+			if locked, wait := s.logins.locked(k, now); locked {
+				return "", accounts.Session{}, errThrottled{wait}
+			}
+		}
 	}
 	acc, err := s.accounts.Authenticate(r.Context(), name, password)
 	if errors.Is(err, accounts.ErrBadCredentials) {
-		s.logins.failed(name, now)
+		if trusted {
+			s.logins.failed(deviceKey(name, device), lockoutFailures, now)
+		} else {
+			s.logins.failed(pairKey(name, client), lockoutFailures, now)
+			s.logins.failed(nameKey(name), nameLockoutFailures, now)
+		}
 		s.logger.Info("Login failed") // no name: it may be a password typed in the wrong box
 		return "", accounts.Session{}, err
 	}
 	if err != nil {
 		return "", accounts.Session{}, err
 	}
-	s.logins.succeeded(name)
+	s.logins.succeeded(pairKey(name, client), deviceKey(name, device))
 	s.accounts.PurgeSessions(r.Context())
 	token, sess, err := s.accounts.NewSession(r.Context(), acc)
 	if err != nil {
@@ -206,6 +244,7 @@ func (s *Site) loginAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setSessionCookie(w, r, token, int(accounts.SessionLifetime.Seconds()))
+	s.setDeviceCookie(w, r, sess.Account.Name)
 	w.Header().Set("Cache-Control", "no-store")
 	WriteJSON(w, http.StatusOK, LoginResponse{CSRF: sess.CSRF, Role: sess.Account.Role})
 }
@@ -225,7 +264,7 @@ func (s *Site) loginForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := safeNext(r.PostForm.Get("next"))
-	token, _, err := s.authenticate(r, strings.TrimSpace(r.PostForm.Get("name")), r.PostForm.Get("password"))
+	token, sess, err := s.authenticate(r, strings.TrimSpace(r.PostForm.Get("name")), r.PostForm.Get("password"))
 	if err != nil {
 		code, _ := s.loginFailed(w, err)
 		msg := "Fel namn eller lösenord. / Wrong name or password."
@@ -238,6 +277,7 @@ func (s *Site) loginForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setSessionCookie(w, r, token, int(accounts.SessionLifetime.Seconds()))
+	s.setDeviceCookie(w, r, sess.Account.Name)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 

@@ -189,7 +189,7 @@ func TestLoginGuard(t *testing.T) {
 	t0 := time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
 	fail := func(g *loginGuard, name string, at time.Time, n int) {
 		for i := 0; i < n; i++ {
-			g.failed(name, at)
+			g.failed(name, lockoutFailures, at)
 		}
 	}
 	isLocked := func(g *loginGuard, name string, at time.Time) bool {
@@ -253,7 +253,7 @@ func TestLoginGuard(t *testing.T) {
 			if isLocked(g, "anna", at) {
 				t.Fatalf("locked after %d failures", i)
 			}
-			g.failed("anna", at)
+			g.failed("anna", lockoutFailures, at)
 		}
 		if !isLocked(g, "anna", at) {
 			t.Errorf("%d failures within %v did not lock", lockoutFailures, lockoutWindow)
@@ -265,14 +265,14 @@ func TestLoginGuard(t *testing.T) {
 		// docs promise a lock after lockoutFailures failures within any
 		// lockoutWindow, not within windows that start at a first failure.
 		g := newLoginGuard()
-		g.failed("anna", t0)
+		g.failed("anna", lockoutFailures, t0)
 		fail(g, "anna", t0.Add(lockoutWindow-time.Minute), lockoutFailures-2)
 		edge := t0.Add(lockoutWindow + time.Minute)
-		g.failed("anna", edge) // the first has expired: lockoutFailures-1 within the window
+		g.failed("anna", lockoutFailures, edge) // the first has expired: lockoutFailures-1 within the window
 		if isLocked(g, "anna", edge) {
 			t.Fatalf("locked with %d failures within the window", lockoutFailures-1)
 		}
-		g.failed("anna", edge.Add(time.Second))
+		g.failed("anna", lockoutFailures, edge.Add(time.Second))
 		if !isLocked(g, "anna", edge.Add(time.Second)) {
 			t.Errorf("%d failures within %v did not lock", lockoutFailures, 2*time.Minute+time.Second)
 		}
@@ -319,13 +319,13 @@ func TestLoginGuard(t *testing.T) {
 
 	t.Run("memory is bounded", func(t *testing.T) {
 		g := newLoginGuard()
-		g.failed("anna", t0)
-		for i := 0; len(g.names) < maxTrackedNames; i++ {
-			g.failed("made-up-"+strconv.Itoa(i), t0)
+		g.failed("anna", lockoutFailures, t0)
+		for i := 0; len(g.locks) < maxTrackedNames; i++ {
+			g.failed("made-up-"+strconv.Itoa(i), lockoutFailures, t0)
 		}
-		g.failed("one-too-many", t0)
-		if len(g.names) > maxTrackedNames {
-			t.Errorf("%d names tracked, at most %d", len(g.names), maxTrackedNames)
+		g.failed("one-too-many", lockoutFailures, t0)
+		if len(g.locks) > maxTrackedNames {
+			t.Errorf("%d names tracked, at most %d", len(g.locks), maxTrackedNames)
 		}
 		// A name already tracked is still counted when the table is full.
 		fail(g, "anna", t0, lockoutFailures-1)
@@ -334,9 +334,9 @@ func TestLoginGuard(t *testing.T) {
 		}
 		// Once the made-up names are old, they are forgotten.
 		later := t0.Add(lockoutWindow + lockoutDuration + time.Second)
-		g.failed("new-name", later)
-		if len(g.names) > 2 {
-			t.Errorf("%d names still tracked after they all expired", len(g.names))
+		g.failed("new-name", lockoutFailures, later)
+		if len(g.locks) > 2 {
+			t.Errorf("%d names still tracked after they all expired", len(g.locks))
 		}
 	})
 }

@@ -27,6 +27,10 @@ type Options struct {
 	// Fingerprint is the staff certificate's SHA-256 fingerprint, shown to
 	// logged-in staff so they can compare it with what their browser shows.
 	Fingerprint string
+	// DeviceKey signs the device cookies of staff logins (at least 32
+	// bytes, kept in the data directory so they outlive a restart); a
+	// random key for the process when empty.
+	DeviceKey []byte
 	// Health says why the daemon cannot do its job (its event log cannot
 	// store); /healthz answers 503 with it. Nil: always healthy.
 	Health func() error
@@ -36,13 +40,14 @@ type Options struct {
 // login, the accounts, /healthz and the static files, and ends the live
 // connections (boards, streams) on Close.
 type Site struct {
-	opts     Options
-	accounts *accounts.Accounts
-	logger   *slog.Logger
-	logins   *loginGuard
-	pages    *Pages        // the login page
-	done     chan struct{} // closed by Close: live connections end
-	closeMu  sync.Once
+	opts      Options
+	accounts  *accounts.Accounts
+	logger    *slog.Logger
+	logins    *loginGuard
+	deviceKey []byte
+	pages     *Pages        // the login page
+	done      chan struct{} // closed by Close: live connections end
+	closeMu   sync.Once
 }
 
 //go:embed static
@@ -55,6 +60,9 @@ func New(opts Options) *Site {
 		s.logger = slog.Default()
 	}
 	s.logins = newLoginGuard()
+	if s.deviceKey = opts.DeviceKey; len(s.deviceKey) < 32 {
+		s.deviceKey = newDeviceKey()
+	}
 	s.pages = ParsePages(s.logger, nil, templateFS, "templates/login.html")
 	return s
 }
