@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/safepoint-se/safepoint/internal/datadir"
 	"github.com/safepoint-se/safepoint/internal/dirlock"
@@ -53,7 +54,7 @@ func openData(ctx context.Context, dir string, opts eventlog.Options, logger *sl
 	log, err = eventlog.Open(ctx, filepath.Join(dir, eventlog.FileName), opts)
 	if err != nil {
 		lock.Release()
-		return nil, nil, nil, err
+		return nil, nil, nil, diskFull(dir, err)
 	}
 	closeLog := func() {
 		if err := log.Close(); err != nil {
@@ -65,7 +66,7 @@ func openData(ctx context.Context, dir string, opts eventlog.Options, logger *sl
 	staff, err = accounts.Open(ctx, log.File(), log.Clock().Wall)
 	if err != nil {
 		closeLog()
-		return nil, nil, nil, err
+		return nil, nil, nil, diskFull(dir, err)
 	}
 	return log, staff, func() { staff.Close(); closeLog() }, nil
 }
@@ -104,6 +105,25 @@ func checkNotEmptied(dir string) error {
 		}
 	}
 	return nil
+}
+
+// minFree is the space below which a store that fails to open is taken to
+// have failed for want of it: SQLite needs room for its WAL and shared
+// memory index (32 KiB) before it reads a page.
+const minFree = 256 << 10
+
+// diskFull says so when err came with the disk holding dir (nearly) full:
+// SQLite's own word for it at open is a bare "disk I/O error".
+func diskFull(dir string, err error) error {
+	var st syscall.Statfs_t
+	if syscall.Statfs(dir, &st) != nil {
+		return err
+	}
+	free := st.Bavail * uint64(st.Bsize)
+	if free >= minFree {
+		return err
+	}
+	return fmt.Errorf("the disk holding %s is full (%d bytes free): free some space there and start again (%w)", dir, free, err)
 }
 
 // deviceKey is the key that signs the staff's device cookies, kept in the

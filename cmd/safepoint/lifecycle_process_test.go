@@ -9,6 +9,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/eventlog"
+	"github.com/safepoint-se/safepoint/sync/synctest"
 )
 
 // TestFirstStartIdentity: a first start without --id makes up the point id;
@@ -532,4 +534,66 @@ func TestDataDirectoryParentMustExist(t *testing.T) {
 	if !hasLogMsg(n.Stderr.String(), "Made the data directory") {
 		t.Errorf("the node did not say it made its directory:\n%s", n.Stderr)
 	}
+}
+
+// mountTmpfs mounts a tmpfs of size bytes on a new directory until the
+// test ends: a real filesystem the test can fill. It needs root; without
+// it the test skips loudly, or fails under REQUIRE_PEERS=1.
+func mountTmpfs(t *testing.T, size int) string {
+	t.Helper()
+	dir := t.TempDir()
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(size), "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		synctest.NeedPeer(t, "a tmpfs to fill (mount as root): "+strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// fill writes a file in dir until the filesystem has no room left.
+func fill(t *testing.T, dir string) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, "ballast"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			return // ENOSPC: full
+		}
+	}
+}
+
+// TestStartOnFullDisk: a node started on a full disk says so: it exits
+// non-zero naming the full disk, the data directory and the free bytes,
+// not a bare "disk I/O error"; with room again it starts, its data intact.
+func TestStartOnFullDisk(t *testing.T) {
+	mnt := mountTmpfs(t, 4<<20)
+	dir := filepath.Join(mnt, "node")
+	first := startNode(t, nil, nodeArgs(dir)...)
+	id := first.getStatus(t).Point.ID
+	first.terminate()
+	fill(t, mnt)
+	p := start(t, nil, append([]string{"node"}, nodeArgs(dir)...)...)
+	if code := p.wait(15 * time.Second); code == 0 {
+		t.Fatal("the node started on a full disk without a word")
+	}
+	log := p.Stderr.String()
+	if !strings.Contains(log, "the disk holding "+dir+" is full (") || !strings.Contains(log, "bytes free") {
+		t.Errorf("the refusal does not name the full disk, the directory and the free bytes:\n%s", log)
+	}
+	if err := os.Remove(filepath.Join(mnt, "ballast")); err != nil {
+		t.Fatal(err)
+	}
+	again := startNode(t, nil, nodeArgs(dir)...)
+	if got := again.getStatus(t).Point.ID; got != id {
+		t.Errorf("after space returned: point %q, was %q", got, id)
+	}
+	again.terminate()
 }
