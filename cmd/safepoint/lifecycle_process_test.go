@@ -26,7 +26,7 @@ import (
 // TestFirstStartIdentity: a first start without --id makes up the point id;
 // restarts keep it without writing; another --id is refused.
 func TestFirstStartIdentity(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "not", "yet") // does not exist
+	dir := filepath.Join(t.TempDir(), "notyet") // does not exist; its parent does
 	plain := []string{"--data", dir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0"}
 
 	p := startNode(t, nil, plain...)

@@ -189,7 +189,7 @@ func TestUserCLI(t *testing.T) {
 	p.terminate()
 
 	t.Run("before first start", func(t *testing.T) {
-		dir := filepath.Join(t.TempDir(), "never", "run") // does not exist
+		dir := filepath.Join(t.TempDir(), "neverrun") // does not exist; its parent does
 		addUser(t, dir, admin, "admin", adminPW)
 		db := filepath.Join(dir, eventlog.FileName)
 		if fi, err := os.Stat(db); err != nil {
