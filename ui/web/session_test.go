@@ -215,21 +215,40 @@ func TestSessionLifecycle(t *testing.T) {
 				}
 				resp := http.Response{Header: r.Header}
 				cookies := resp.Cookies()
-				if len(cookies) != 1 {
-					t.Fatalf("%d cookies set, want 1: %v", len(cookies), r.Header.Values("Set-Cookie"))
+				if len(cookies) != 2 {
+					t.Fatalf("%d cookies set, want 2 (session, device): %v", len(cookies), r.Header.Values("Set-Cookie"))
 				}
-				ck := cookies[0]
-				wantName := webtest.CookiePlain
+				wantName, deviceName := webtest.CookiePlain, "safepoint-device"
 				if useTLS {
-					wantName = webtest.CookieTLS
+					wantName, deviceName = webtest.CookieTLS, "__Host-safepoint-device"
+				}
+				var ck, dev *http.Cookie
+				for _, c := range cookies {
+					switch c.Name {
+					case wantName:
+						ck = c
+					case deviceName:
+						dev = c
+					}
+				}
+				if ck == nil || dev == nil {
+					t.Fatalf("cookies %v, want %s and %s", r.Header.Values("Set-Cookie"), wantName, deviceName)
+				}
+				// The device cookie (docs/API.md, Throttling): as private as
+				// the session's, and a year long.
+				if dev.Secure != useTLS || !dev.HttpOnly || dev.SameSite != http.SameSiteStrictMode || dev.Path != "/" ||
+					dev.Domain != "" || dev.MaxAge != 365*24*3600 || strings.Contains(dev.Value, "anna-password") {
+					t.Errorf("device cookie %v", dev)
 				}
 				if ck.Name != wantName || ck.Secure != useTLS || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode ||
 					ck.Path != "/" || ck.Domain != "" || ck.MaxAge != int(accounts.SessionLifetime.Seconds()) || len(ck.Value) < 40 {
 					t.Errorf("cookie %s, want %s, Secure=%v, HttpOnly, SameSite=Strict, Path=/, host-only, Max-Age %v",
 						r.Header.Get("Set-Cookie"), wantName, useTLS, accounts.SessionLifetime)
 				}
-				if raw := r.Header.Get("Set-Cookie"); !strings.Contains(raw, "SameSite=Strict") {
-					t.Errorf("raw cookie %q lacks SameSite=Strict", raw)
+				for _, raw := range r.Header.Values("Set-Cookie") {
+					if !strings.Contains(raw, "SameSite=Strict") {
+						t.Errorf("raw cookie %q lacks SameSite=Strict", raw)
+					}
 				}
 				if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
 					t.Errorf("login answer Cache-Control %q, want no-store", cc)
