@@ -129,29 +129,21 @@ type Step struct {
 	Go   func(ctx context.Context, tx *sql.Tx) error
 }
 
-// Steps reads the SQL files dir/*.sql of fsys as steps, in file-name order.
-func Steps(fsys fs.FS, dir string) ([]Step, error) {
+// MustSteps reads the SQL files dir/*.sql of fsys as steps, in file-name
+// order: an owner's embedded migrations, which are known to be there.
+func MustSteps(fsys fs.FS, dir string) []Step {
 	names, err := fs.Glob(fsys, dir+"/*.sql")
-	if err != nil {
-		return nil, err
+	if err != nil || len(names) == 0 {
+		panic(fmt.Sprintf("sqlitedb: migrations in %s: %v (%d files)", dir, err, len(names)))
 	}
 	slices.Sort(names)
 	steps := make([]Step, 0, len(names))
 	for _, n := range names {
 		body, err := fs.ReadFile(fsys, n)
 		if err != nil {
-			return nil, err
+			panic(fmt.Sprintf("sqlitedb: migration %s: %v", n, err))
 		}
 		steps = append(steps, Step{Name: path.Base(n), SQL: string(body)})
-	}
-	return steps, nil
-}
-
-// MustSteps is Steps for embedded files, which are known to be there.
-func MustSteps(fsys fs.FS, dir string) []Step {
-	steps, err := Steps(fsys, dir)
-	if err != nil || len(steps) == 0 {
-		panic(fmt.Sprintf("sqlitedb: migrations in %s: %v (%d files)", dir, err, len(steps)))
 	}
 	return steps
 }

@@ -423,12 +423,7 @@ func TestFreshDatabasesHoldOnlyTheirOwners(t *testing.T) {
 // so is a database an older program would call newer.
 func TestNewerSchemaRefused(t *testing.T) {
 	ctx := context.Background()
-	file := filepath.Join(t.TempDir(), eventlog.FileName)
-	db, err := sqlitedb.OpenWriter(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	_, db := openWriter(t)
 	steps := []sqlitedb.Step{{Name: "one", SQL: "CREATE TABLE a (x)"}, {Name: "two", SQL: "CREATE TABLE b (x)"}}
 	if err := sqlitedb.Migrate(ctx, db, "demo", steps); err != nil {
 		t.Fatal(err)
@@ -448,12 +443,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 // dropped, and the migration that asked for it records nothing.
 func TestDropIfEmptyKeepsRows(t *testing.T) {
 	ctx := context.Background()
-	file := filepath.Join(t.TempDir(), eventlog.FileName)
-	db, err := sqlitedb.OpenWriter(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	file, db := openWriter(t)
 	if _, err := db.Exec("CREATE TABLE leftover (x); INSERT INTO leftover VALUES (1); CREATE TABLE empty (x)"); err != nil {
 		t.Fatal(err)
 	}
@@ -475,4 +465,16 @@ func TestDropIfEmptyKeepsRows(t *testing.T) {
 	if slices.Contains(tables(t, file), "empty") {
 		t.Fatal("an empty leftover table was kept")
 	}
+}
+
+// openWriter opens a writer on a new database file until the test ends.
+func openWriter(t *testing.T) (string, *sql.DB) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), eventlog.FileName)
+	db, err := sqlitedb.OpenWriter(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return file, db
 }

@@ -29,9 +29,6 @@ var (
 	})
 )
 
-// ErrNewerSchema means the database was written by a newer version.
-var ErrNewerSchema = sqlitedb.ErrNewerSchema
-
 const selectEvents = `SELECT origin, seq, hlc, type, occurred_at, payload FROM events`
 
 // scanEvents runs query and calls fn for each event, in one statement, so
