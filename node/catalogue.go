@@ -10,7 +10,8 @@ import "slices"
 // staff account that acted, empty for residents and for the node itself.
 //
 // Each area's types, payloads and fold rules live together in one file:
-// point.go, announcement.go, checkin.go, report.go, staff.go, power.go.
+// point.go, announcement.go, checkin.go, report.go, staff.go, power.go,
+// alert.go.
 // Adding a type means a constant and a payload there, a fold rule beside
 // them, and a line here.
 //
@@ -40,6 +41,8 @@ var catalogue = map[string]entry{
 	TypeRosterChanged:    rule((*State).foldRosterChanged),
 	TypeJournalEntry:     rule((*State).foldJournalEntry),
 	TypeClockSet:         rule((*State).foldClockSet),
+
+	TypeAlertAcknowledged: rule((*State).foldAlertAcknowledged),
 
 	TypePowerChanged: rule((*State).foldPowerChanged),
 	// power.critical and power.source_changed are the node's own audit

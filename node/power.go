@@ -1,5 +1,7 @@
 package node
 
+import "time"
+
 // Power: only transitions are events (samples live in the power
 // monitor's history, hardware/powermon).
 
@@ -17,6 +19,12 @@ type PowerChanged struct {
 	Percent  *float64 `json:"battery_percent,omitempty"`
 	Runtime  *float64 `json:"runtime_minutes,omitempty"`
 	Source   string   `json:"source"`
+	// GeneratorHours is the fuel left in hours of running, when the node
+	// knows its fuel and burn rate.
+	GeneratorHours *float64 `json:"generator_hours,omitempty"`
+	// Since is when State began: a power.changed within the same state
+	// (the battery a step lower) carries the state's start.
+	Since *time.Time `json:"since,omitempty"`
 }
 
 func (p PowerChanged) valid() bool { return true }

@@ -37,6 +37,7 @@ type State struct {
 	stock    map[string]stockReg
 	roster   map[string]rosterReg
 	journal  map[string]journalState
+	acks     map[string]ackReg // alert.acknowledged, at central
 	last     HLC
 
 	activation   Activation
@@ -113,6 +114,7 @@ func NewState() *State {
 		stock:    map[string]stockReg{},
 		roster:   map[string]rosterReg{},
 		journal:  map[string]journalState{},
+		acks:     map[string]ackReg{},
 		shown:    map[string]bool{},
 		changed:  make(chan struct{}),
 	}
@@ -193,6 +195,7 @@ func (s *State) View() View {
 	if !s.powerAt.isZero() {
 		p := s.power
 		p.Percent, p.Runtime = cloneFloat(p.Percent), cloneFloat(p.Runtime)
+		p.GeneratorHours, p.Since = cloneFloat(p.GeneratorHours), cloneTime(p.Since)
 		v.Power = &PowerEvent{PowerChanged: p, At: s.powerAt.hlc}
 	}
 

@@ -25,7 +25,17 @@ func randomEvents(r *rand.Rand, n int) []Event {
 		seqs[origin]++
 		var typ string
 		var payload any
-		switch r.IntN(16) {
+		switch r.IntN(21) {
+		case 16:
+			typ, payload = TypeAlertAcknowledged, AlertAcknowledged{Alert: ids("alert-"), Point: "node-a", By: pick([]string{"Eva", "Ali"})}
+		case 17:
+			typ, payload = TypePointActivation, PointActivation{State: pick([]string{ActivationActivated, ActivationDeactivate, ActivationExercise})}
+		case 18:
+			typ, payload = TypeContactsChanged, ContactsChanged{Contacts: []Contact{{Label: "Kommunen", Phone: pick([]string{"0771-1", "0771-2"})}}}
+		case 19:
+			typ, payload = TypeDirectiveShown, DirectiveShown{ID: ids("d")}
+		case 20:
+			typ, payload = TypePersonalPurged, PersonalPurged{Rows: r.IntN(9), RetentionDays: 30}
 		case 13:
 			typ, payload = TypeRosterChanged, RosterChanged{Person: pick([]string{"Eva", "Ali", "Sune"}), Role: pick(StaffRoles), OnDuty: r.IntN(2) == 0}
 		case 14:

@@ -18,6 +18,7 @@ import (
 	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/broker"
 	"github.com/safepoint-se/safepoint/sync/central"
+	"github.com/safepoint-se/safepoint/sync/central/picture"
 	"github.com/safepoint-se/safepoint/sync/central/store"
 	"github.com/safepoint-se/safepoint/ui/office"
 	"github.com/safepoint-se/safepoint/ui/web"
@@ -92,14 +93,21 @@ func serveCentral(ctx context.Context, cfg centralConfig, root *slog.Logger) err
 	logger := root.With("component", "central")
 	uiLogger := root.With("component", "ui")
 	// Central's log holds the nodes' events; it keeps no personal data.
-	// Its picture folds the nodes' events (the log) and its own directives
-	// (the receiver): one State for both.
-	picture := node.NewState()
-	log, staff, closeData, err := openData(ctx, cfg.Data, eventlog.Options{Origin: cfg.ID, State: picture}, logger)
+	// They fold into the situation picture, a State per point, which the
+	// receiver also gives each node's delivered directives and its link.
+	var log *eventlog.Log
+	pic := picture.New(picture.Options{Self: cfg.ID, Logger: logger,
+		Recent: func(ctx context.Context, origin string, n int) ([]node.Event, error) { return log.Recent(ctx, origin, n) }})
+	log, staff, closeData, err := openData(ctx, cfg.Data, eventlog.Options{Origin: cfg.ID, Folder: pic}, logger)
 	if err != nil {
 		return err
 	}
 	defer closeData()
+	defer func() {
+		if err := pic.Close(); err != nil {
+			logger.Error("Writing the picture out failed", "err", err)
+		}
+	}()
 	directives, err := store.Open(ctx, log.File())
 	if err != nil {
 		return err
@@ -133,7 +141,7 @@ func serveCentral(ctx context.Context, cfg centralConfig, root *slog.Logger) err
 		return err
 	}
 	recv, err := central.New(central.Opts{Broker: brokerURL, User: user, Password: pw, TLS: tlsCfg, ClientID: cfg.ID,
-		Log: log, Store: directives, Picture: picture, Logger: logger})
+		Log: log, Store: directives, Picture: pic, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -176,5 +184,6 @@ func serveCentral(ctx context.Context, cfg centralConfig, root *slog.Logger) err
 		g.Go(func() error { return embedded.Run(ctx) })
 	}
 	g.Go(func() error { return recv.Run(ctx) })
+	g.Go(func() error { return pic.Run(ctx) })
 	return g.Wait()
 }

@@ -76,7 +76,7 @@ func (l *Log) Ingest(ctx context.Context, events []node.Event) (added int, water
 		l.clock.ObserveRemote(e.HLC)
 	}
 	if len(fresh) > 0 {
-		l.state.Fold(fresh...)
+		l.folder.Fold(fresh...)
 	}
 	return len(fresh), watermarks, nil
 }

@@ -42,11 +42,30 @@ type Options struct {
 	// log does, central's never (its database has no such table, and an
 	// append with personal data is refused).
 	Personal bool
-	// State is the fold the log's events go into; a new one by default.
-	// Central shares its state with its store of directives, which folds
-	// them in too.
-	State *node.State
+	// Folder takes the log's events, the stored ones at Open and each
+	// commit after; a new node.State by default. Central's is its
+	// situation picture, a State per point.
+	Folder Folder
 }
+
+// Folder is what takes the log's events: a node.State, or central's
+// picture of every point.
+type Folder interface {
+	Fold(events ...node.Event)
+}
+
+// Resumer is a Folder that can start already holding, for each origin,
+// every event up to a seq (central's picture, restored from what it wrote
+// out): Open calls Resume once with the log's database file, after the
+// log's own migrations, and then folds only the events above what it
+// returns, and every event of other origins.
+type Resumer interface {
+	Folder
+	Resume(ctx context.Context, file string) (map[string]uint64, error)
+}
+
+// openFoldChunk is how many stored events Open folds at a time.
+const openFoldChunk = 4096
 
 // ErrNoPersonal refuses personal data in a log that keeps none.
 var ErrNoPersonal = errors.New("event log: this log keeps no personal data")
@@ -83,7 +102,8 @@ type Log struct {
 	file     string
 	origin   string
 	clock    *node.Clock
-	state    *node.State
+	state    *node.State // the default folder; nil when Options.Folder is set
+	folder   Folder
 	maxBatch int
 
 	reqs     chan *appendReq
@@ -112,9 +132,10 @@ func Open(ctx context.Context, file string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("event log: %w", err)
 	}
-	l := &Log{w: w, file: file, clock: opts.Clock, state: opts.State, maxBatch: opts.MaxBatch, personal: opts.Personal}
-	if l.state == nil {
+	l := &Log{w: w, file: file, clock: opts.Clock, folder: opts.Folder, maxBatch: opts.MaxBatch, personal: opts.Personal}
+	if l.folder == nil {
 		l.state = node.NewState()
+		l.folder = l.state
 	}
 	if l.clock == nil {
 		l.clock = node.NewClock(nil)
@@ -186,10 +207,43 @@ func (l *Log) init(ctx context.Context, file, origin string, newOrigin func() st
 	}
 	r.SetMaxOpenConns(4)
 	l.Reader = Reader{r}
-	return l.Reader.Events(ctx, func(e node.Event) error {
-		l.state.Apply(e)
+	return l.foldStored(ctx)
+}
+
+// foldStored folds the stored events into the folder, a chunk at a time;
+// a Resumer only those above what it holds.
+func (l *Log) foldStored(ctx context.Context) error {
+	chunk := make([]node.Event, 0, openFoldChunk)
+	add := func(e node.Event) error {
+		if chunk = append(chunk, e); len(chunk) == openFoldChunk {
+			l.folder.Fold(chunk...)
+			chunk = chunk[:0]
+		}
 		return nil
-	})
+	}
+	res, ok := l.folder.(Resumer)
+	if !ok {
+		if err := l.Reader.Events(ctx, add); err != nil {
+			return err
+		}
+		l.folder.Fold(chunk...)
+		return nil
+	}
+	held, err := res.Resume(ctx, l.file)
+	if err != nil {
+		return err
+	}
+	origins, err := l.Reader.origins(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range origins {
+		if err := scanEvents(ctx, l.Reader.db, selectEvents+` WHERE origin = ? AND seq > ? ORDER BY seq`, add, o, int64(held[o])); err != nil {
+			return err
+		}
+	}
+	l.folder.Fold(chunk...)
+	return nil
 }
 
 // File is the database file the log lives in; the other stores of the
@@ -202,7 +256,8 @@ func (l *Log) Origin() string { return l.origin }
 // Clock is the clock the log stamps events with.
 func (l *Log) Clock() *node.Clock { return l.clock }
 
-// State is the in-memory fold of the log.
+// State is the in-memory fold of the log; nil when the log folds into
+// another Folder (Options.Folder).
 func (l *Log) State() *node.State { return l.state }
 
 // Append writes one event durably and folds it in. When it returns without
@@ -349,8 +404,14 @@ func (l *Log) Healthy() error {
 
 // Changed returns a channel that is closed the next time events are folded
 // into the state: a reader waits on it, then takes a new view and a new
-// channel. It never blocks the writer, however slow the reader.
-func (l *Log) Changed() <-chan struct{} { return l.state.Changed() }
+// channel. It never blocks the writer, however slow the reader. A log that
+// folds into another Folder has no such signal: ask that folder.
+func (l *Log) Changed() <-chan struct{} {
+	if l.state == nil {
+		return nil
+	}
+	return l.state.Changed()
+}
 
 func (l *Log) finish(batch []*appendReq, events []written, err error) {
 	l.failMu.Lock()
@@ -371,7 +432,7 @@ func (l *Log) finish(batch []*appendReq, events []written, err error) {
 	}
 	// Folded before anyone hears of the append: a caller that reads the
 	// state after Append returns sees its own event.
-	l.state.Fold(fresh...)
+	l.folder.Fold(fresh...)
 	for i, req := range batch {
 		req.reply <- appendResult{ev: events[i].ev}
 	}

@@ -90,5 +90,37 @@ func (r *Reader) Events(ctx context.Context, fn func(node.Event) error) error {
 	return scanEvents(ctx, r.db, selectEvents+` ORDER BY origin, seq`, fn)
 }
 
+// Recent returns origin's latest n events, newest first.
+func (r *Reader) Recent(ctx context.Context, origin string, n int) ([]node.Event, error) {
+	var out []node.Event
+	err := scanEvents(ctx, r.db, selectEvents+` WHERE origin = ? ORDER BY seq DESC LIMIT ?`, func(e node.Event) error {
+		out = append(out, e)
+		return nil
+	}, origin, n)
+	return out, err
+}
+
+// origins lists every origin that has events, in order, one index seek
+// each rather than a scan of the table.
+func (r *Reader) origins(ctx context.Context) ([]string, error) {
+	rows, err := r.db.QueryContext(ctx, `WITH RECURSIVE o(x) AS (
+		SELECT MIN(origin) FROM events
+		UNION ALL SELECT (SELECT MIN(origin) FROM events WHERE origin > x) FROM o WHERE x IS NOT NULL)
+		SELECT x FROM o WHERE x IS NOT NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("event log: origins: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var o string
+		if err := rows.Scan(&o); err != nil {
+			return nil, fmt.Errorf("event log: origins: %w", err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
 // Close closes the reader.
 func (r *Reader) Close() error { return r.db.Close() }

@@ -17,6 +17,9 @@ const DefaultRetentionDays = 30
 // and no purge has been recorded since the deactivation, or personal data
 // was recorded after the last one.
 func (l *Log) PurgeDue(ctx context.Context, days int) (bool, time.Time, error) {
+	if l.state == nil || !l.personal {
+		return false, time.Time{}, nil
+	}
 	a := l.state.Activation()
 	if a == nil || a.State != node.ActivationDeactivate || days < 0 {
 		return false, time.Time{}, nil

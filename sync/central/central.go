@@ -20,6 +20,7 @@ import (
 
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/eventlog"
+	"github.com/safepoint-se/safepoint/sync/central/picture"
 	"github.com/safepoint-se/safepoint/sync/central/store"
 	"github.com/safepoint-se/safepoint/sync/mqttx"
 	"github.com/safepoint-se/safepoint/sync/wire"
@@ -34,12 +35,11 @@ type Opts struct {
 	ClientID string // "central" by default
 	Log      *eventlog.Log
 	Store    *store.Store // directives and downlink streams, in the log's database
-	// Picture is central's picture of the points: the fold of the nodes'
-	// events, which the log folds in, and of central's own directives,
-	// which the receiver folds in. The composer gives the log
-	// (eventlog.Options.State) and the receiver the same one; nil keeps
-	// the directives' fold to the receiver alone.
-	Picture *node.State
+	// Picture is central's situation picture: the log folds the nodes'
+	// events into it (eventlog.Options.Folder), the receiver each node's
+	// acknowledged downlink and its link. Nil keeps one of the receiver's
+	// own.
+	Picture *picture.Picture
 	Logger  *slog.Logger
 	// MaxBatch bounds how many incoming messages share one transaction (64).
 	MaxBatch int
@@ -105,7 +105,7 @@ func New(opts Opts) (*Receiver, error) {
 		opts.AckTimeout = 15 * time.Second
 	}
 	if opts.Picture == nil {
-		opts.Picture = node.NewState()
+		opts.Picture = picture.New(picture.Options{Self: opts.Log.Origin()})
 	}
 	r := &Receiver{opts: opts, in: make(chan inbound, 1024), nodes: map[string]*Node{},
 		streams: map[string]*stream{}, downKick: make(chan struct{}, 1)}
@@ -275,8 +275,22 @@ func (r *Receiver) noteStatus(municipality, nodeID string, st wire.Status) {
 	if st.Head > n.head {
 		n.head = st.Head
 	}
+	link := n.link()
 	r.mu.Unlock()
+	r.opts.Picture.Heard(nodeID, link)
 	r.noteBirthDown(nodeID, st.State == "online", st.Down)
+}
+
+// link is what the picture keeps of a node's link.
+func (n *Node) link() picture.Link {
+	l := picture.Link{Online: n.Online}
+	if n.LastSeen != nil {
+		l.Heard = *n.LastSeen
+	}
+	if n.head > n.AckedSeq {
+		l.Backlog = n.head - n.AckedSeq
+	}
+	return l
 }
 
 func (r *Receiver) nodeLocked(id, municipality string) *Node {
@@ -350,8 +364,15 @@ func (r *Receiver) store(ctx context.Context, group []inbound) error {
 		}
 		acked[in.node] = in.municipality
 	}
+	links := make(map[string]picture.Link, len(acked))
+	for id := range acked {
+		links[id] = r.nodes[id].link()
+	}
 	c := r.client
 	r.mu.Unlock()
+	for id, l := range links {
+		r.opts.Picture.Heard(id, l)
+	}
 	for id, m := range acked {
 		msg := wire.EncodeJSON(wire.Ack{V: wire.Version, Origin: id, Acked: marks[id]})
 		// Retained: a node that reconnects learns its watermark at once.

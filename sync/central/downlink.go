@@ -90,14 +90,9 @@ func ParseTarget(t string) (kind, value string, err error) {
 	return "", "", ErrTarget
 }
 
-// loadStreams reads every node's stream position, and folds the
-// directives into central's picture.
+// loadStreams reads every node's stream position, and folds what each
+// node has acknowledged of its stream into that point's picture.
 func (r *Receiver) loadStreams(ctx context.Context) error {
-	events, err := r.opts.Store.Events(ctx, wire.Central)
-	if err != nil {
-		return err
-	}
-	r.opts.Picture.Fold(events...)
 	streams, err := r.opts.Store.Streams(ctx)
 	if err != nil {
 		return err
@@ -105,7 +100,26 @@ func (r *Receiver) loadStreams(ctx context.Context) error {
 	for _, x := range streams {
 		r.streams[x.Node] = &stream{municipality: x.Municipality, head: x.Head, delivered: x.Delivered, sent: x.Delivered}
 		r.nodeLocked(x.Node, x.Municipality)
+		if err := r.foldDelivered(ctx, x.Node, x.Delivered); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// foldDelivered folds node id's stream, as far as the node has
+// acknowledged it, into that point's picture: central's view of a point
+// holds the directives the point holds, no more.
+func (r *Receiver) foldDelivered(ctx context.Context, id string, acked uint64) error {
+	from := r.opts.Picture.Down(id)
+	if acked <= from {
+		return nil
+	}
+	events, err := r.opts.Store.StreamEvents(ctx, wire.Central, id, from, acked)
+	if err != nil {
+		return err
+	}
+	r.opts.Picture.FoldDown(id, events, acked)
 	return nil
 }
 
@@ -186,9 +200,6 @@ func (r *Receiver) Send(ctx context.Context, d Draft) (Directive, error) {
 		}
 	}
 	r.mu.Unlock()
-	// Central's own picture takes the directive as the nodes will, so
-	// both sides resolve concurrent edits the same way.
-	r.opts.Picture.Fold(node.Event{Origin: wire.Central, Seq: 1, HLC: hlc, Type: d.Type, OccurredAt: &now, Payload: payload})
 	r.kickDown()
 	out, _, err := r.Directive(ctx, id)
 	return out, err
@@ -285,6 +296,9 @@ func (r *Receiver) markDelivered(ctx context.Context, id string, acked uint64) {
 	}
 	if err := r.opts.Store.MarkDelivered(ctx, id, acked, r.opts.Log.Clock().Wall()); err != nil {
 		r.opts.Logger.Error("Recording a delivery failed", "node", id, "err", err)
+	}
+	if err := r.foldDelivered(ctx, id, acked); err != nil {
+		r.opts.Logger.Error("Folding a delivery into the picture failed", "node", id, "err", err)
 	}
 }
 

@@ -11,23 +11,45 @@ import (
 	"github.com/safepoint-se/safepoint/node/accounts"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/central"
+	"github.com/safepoint-se/safepoint/sync/central/picture"
 	"github.com/safepoint-se/safepoint/sync/central/store"
 	"github.com/safepoint-se/safepoint/sync/link"
 	"github.com/safepoint-se/safepoint/sync/wire"
 )
 
+// pictures holds central's picture for each central log OpenLog opened.
+var pictures sync.Map // *eventlog.Log → *picture.Picture
+
 // OpenLog opens an event log of origin in dir (on clock, or the system's
-// when nil), closed when the test ends.
+// when nil), closed when the test ends. Central's (origin wire.Central)
+// folds into a situation picture, as safepoint central composes it:
+// PictureOf finds it.
 func OpenLog(t testing.TB, dir, origin string, clock *node.Clock) *eventlog.Log {
 	t.Helper()
 	// A node's log keeps personal data beside it; central's never does.
-	l, err := eventlog.Open(context.Background(), filepath.Join(dir, eventlog.FileName),
-		eventlog.Options{Origin: origin, Clock: clock, Personal: origin != wire.Central})
+	opts := eventlog.Options{Origin: origin, Clock: clock, Personal: origin != wire.Central}
+	var pic *picture.Picture
+	if origin == wire.Central {
+		pic = picture.New(picture.Options{Self: origin, Logger: Logger(t, "picture")})
+		opts.Folder = pic
+	}
+	l, err := eventlog.Open(context.Background(), filepath.Join(dir, eventlog.FileName), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if pic != nil {
+		pictures.Store(l, pic)
+		t.Cleanup(func() { pic.Close(); pictures.Delete(l) })
+	}
 	t.Cleanup(func() { l.Close() })
 	return l
+}
+
+// PictureOf is the picture central's log l folds into, nil for a node's.
+func PictureOf(l *eventlog.Log) *picture.Picture {
+	p, _ := pictures.Load(l)
+	pic, _ := p.(*picture.Picture)
+	return pic
 }
 
 // Context is a context that ends after d or when the test does: a bound
@@ -98,7 +120,7 @@ func RunCentral(t testing.TB, ctx context.Context, opts central.Opts) *central.R
 		opts.Store = OpenStore(t, opts.Log)
 	}
 	if opts.Picture == nil {
-		opts.Picture = opts.Log.State() // one picture, as safepoint central composes it
+		opts.Picture = PictureOf(opts.Log) // one picture, as safepoint central composes it
 	}
 	r, err := central.New(opts)
 	if err != nil {
