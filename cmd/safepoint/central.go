@@ -97,7 +97,9 @@ func serveCentral(ctx context.Context, cfg centralConfig, root *slog.Logger) err
 	// receiver also gives each node's delivered directives and its link.
 	var log *eventlog.Log
 	pic := picture.New(picture.Options{Self: cfg.ID, Logger: logger,
-		Recent: func(ctx context.Context, origin string, n int) ([]node.Event, error) { return log.Recent(ctx, origin, n) }})
+		Recent: func(ctx context.Context, origin string, n int) ([]node.Event, error) {
+			return log.Recent(ctx, origin, n)
+		}})
 	log, staff, closeData, err := openData(ctx, cfg.Data, eventlog.Options{Origin: cfg.ID, Folder: pic}, logger)
 	if err != nil {
 		return err
