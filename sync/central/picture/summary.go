@@ -130,10 +130,10 @@ type Need struct {
 // Urgent reports whether a need's urgency is high or life-threatening.
 func Urgent(urgency string) bool { return urgency == "high" || urgency == "life-threatening" }
 
-// urgencyRank orders urgencies, most urgent first.
+// urgencyRank ranks an urgency: the more urgent, the higher.
 func urgencyRank(u string) int {
 	if i := slices.Index(node.Urgencies, u); i >= 0 {
-		return len(node.Urgencies) - i
+		return i + 1 // Urgencies runs from least to most urgent
 	}
 	return 0
 }
