@@ -283,7 +283,7 @@ func (r *Receiver) noteStatus(municipality, nodeID string, st wire.Status) {
 
 // link is what the picture keeps of a node's link.
 func (n *Node) link() picture.Link {
-	l := picture.Link{Online: n.Online}
+	l := picture.Link{Municipality: n.Municipality, Online: n.Online}
 	if n.LastSeen != nil {
 		l.Heard = *n.LastSeen
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/node"
+	"github.com/safepoint-se/safepoint/sync/central/picture"
 	"github.com/safepoint-se/safepoint/sync/central/store"
 	"github.com/safepoint-se/safepoint/sync/mqttx"
 	"github.com/safepoint-se/safepoint/sync/wire"
@@ -100,6 +101,7 @@ func (r *Receiver) loadStreams(ctx context.Context) error {
 	for _, x := range streams {
 		r.streams[x.Node] = &stream{municipality: x.Municipality, head: x.Head, delivered: x.Delivered, sent: x.Delivered}
 		r.nodeLocked(x.Node, x.Municipality)
+		r.opts.Picture.Heard(x.Node, picture.Link{Municipality: x.Municipality})
 		if err := r.foldDelivered(ctx, x.Node, x.Delivered); err != nil {
 			return err
 		}
@@ -148,8 +150,9 @@ func (r *Receiver) Register(ctx context.Context, id, municipality string) error 
 	} else {
 		r.streams[id] = &stream{municipality: municipality, head: head}
 	}
-	r.nodeLocked(id, municipality)
+	link := r.nodeLocked(id, municipality).link()
 	r.mu.Unlock()
+	r.opts.Picture.Heard(id, link)
 	r.kickDown()
 	return nil
 }

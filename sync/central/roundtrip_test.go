@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/central"
+	"github.com/safepoint-se/safepoint/sync/central/picture"
 	"github.com/safepoint-se/safepoint/sync/link"
 	"github.com/safepoint-se/safepoint/sync/synctest"
 	"github.com/safepoint-se/safepoint/sync/wire"
@@ -165,6 +167,23 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 
+	// Central's situation picture holds each point as the point folds
+	// itself: the same rules, the same events, the same View.
+	pic := synctest.PictureOf(clog)
+	for _, n := range nodes {
+		got, ok := pic.View(n.id)
+		if want := n.log.State().View(); !ok || !reflect.DeepEqual(got, want) {
+			t.Errorf("central's picture of %s differs from its own fold", n.id)
+		}
+		p, ok := pic.Point(n.id, nil)
+		if !ok || p.People.People == 0 || p.Needs.Open == 0 || p.LastHeard == nil || !p.Online {
+			t.Errorf("central's summary of %s: %+v", n.id, p)
+		}
+	}
+	if ps := pic.Points(func(m string) bool { return m == "0180" }); len(ps) != 1 || ps[0].ID != "skolan-c" {
+		t.Errorf("points of 0180: %+v", ps)
+	}
+
 	// Nothing personal left the node. The test is not vacuous: each node
 	// holds the personal data, and its check-ins did reach central.
 	var markers []string
@@ -193,6 +212,17 @@ func TestRoundTrip(t *testing.T) {
 	if checkins == 0 {
 		t.Fatal("no check-in reached central")
 	}
+	// Nor is any in the picture central's pages and exports are made of.
+	for _, n := range nodes {
+		tl, err := pic.Timeline(ctx, n.id, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := json.Marshal(tl)
+		scan(t, "timeline of "+n.id, raw, markers)
+	}
+	raw, _ := json.Marshal(struct{ P, N, A any }{pic.Points(nil), pic.Needs(picture.NeedQuery{All: true}), pic.Alerts(nil)})
+	scan(t, "central's picture", raw, markers)
 	// Central's files on disk (database, WAL).
 	files, _ := filepath.Glob(filepath.Join(tmp, "central", "*"))
 	for _, f := range files {

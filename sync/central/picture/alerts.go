@@ -72,6 +72,7 @@ func (p *Picture) Alerts(scope Scope) []Alert {
 				a := base
 				a.Kind, a.Since = AlertNeed, n.Created
 				need := n
+				need.Municipality = s.Municipality
 				a.Need = &need
 				a.ID = fmt.Sprintf("%s:%s:%s", AlertNeed, s.ID, n.ID)
 				out = append(out, a)

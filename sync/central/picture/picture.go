@@ -70,9 +70,10 @@ type point struct {
 	down  uint64              // downlink stream 1..down folded in
 	dirty bool                // changed since last written out
 
-	heard   time.Time // last message from the node; zero when unknown
-	online  bool
-	backlog uint64
+	heard        time.Time // last message from the node; zero when unknown
+	online       bool
+	backlog      uint64
+	municipality string // the topic's, which the broker's ACL vouches for
 
 	foldVer, linkVer uint64 // bumped by each fold, each link change
 	cache            summaryCache
@@ -245,9 +246,13 @@ func (p *Picture) Down(id string) uint64 {
 
 // Link is what central's receiver knows of a node's link.
 type Link struct {
-	Heard   time.Time // zero: nothing heard since central started
-	Online  bool
-	Backlog uint64 // events the node holds that central has not
+	// Municipality is the one in the node's topics: the broker lets a
+	// node use only its own, so it outranks what the node's configuration
+	// says of itself, and a scope is judged by it.
+	Municipality string
+	Heard        time.Time // zero: nothing heard since central started
+	Online       bool
+	Backlog      uint64 // events the node holds that central has not
 }
 
 // Heard records what the receiver knows of node id's link.
@@ -257,8 +262,9 @@ func (p *Picture) Heard(id string, l Link) {
 	if l.Heard.After(pt.heard) {
 		pt.heard = l.Heard
 	}
-	if pt.online != l.Online || pt.backlog != l.Backlog {
-		pt.online, pt.backlog = l.Online, l.Backlog
+	pt.online, pt.backlog = l.Online, l.Backlog
+	if l.Municipality != "" {
+		pt.municipality = l.Municipality
 	}
 	pt.linkVer++
 	p.mu.Unlock()
