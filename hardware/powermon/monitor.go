@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,7 +111,22 @@ type Monitor struct {
 	failures int
 	lost     bool
 	acted    bool
+
+	// What the last power.changed said, so a long outage reports its
+	// battery as it falls: since the state began, the percent, and whether
+	// under ShortRuntime was left.
+	since    time.Time
+	reported *float64
+	short    bool
 }
+
+// ShortRuntime is the time left under which central raises an alert: a
+// point on battery reports crossing it, and every ReportStep of battery,
+// in a power.changed of the same state.
+const (
+	ShortRuntime = 120.0 // minutes
+	ReportStep   = 10.0  // percent
+)
 
 // minuteAgg averages the readings of the current minute.
 type minuteAgg struct {
@@ -283,9 +299,11 @@ func (m *Monitor) Poll(ctx context.Context) {
 	m.addSample(now, r, est, status.State)
 	m.mu.Unlock()
 
-	if changed && status.State != previous.String() {
-		m.append(ctx, node.TypePowerChanged, node.PowerChanged{State: status.State, Previous: previous.String(),
-			Percent: status.BatteryPercent, Runtime: status.Runtime, Source: m.opts.Kind})
+	if report, prev := m.worthReporting(changed && status.State != previous.String(), status, previous.String(), now); report {
+		since := m.since
+		m.append(ctx, node.TypePowerChanged, node.PowerChanged{State: status.State, Previous: prev,
+			Percent: status.BatteryPercent, Runtime: status.Runtime, Source: m.opts.Kind,
+			GeneratorHours: status.GeneratorHours, Since: &since})
 	}
 	if critical && !m.acted {
 		m.acted = true
@@ -293,6 +311,27 @@ func (m *Monitor) Poll(ctx context.Context) {
 	} else if !critical {
 		m.acted = false
 	}
+}
+
+// worthReporting decides whether a poll is a power.changed: a change of
+// state always; and, off the mains, the battery ReportStep away from what
+// was last reported, or the time left crossing ShortRuntime (back above
+// it only 10 minutes over, so a wavering estimate is not a stream of
+// events). It returns the Previous to write.
+func (m *Monitor) worthReporting(changed bool, st Status, previous string, now time.Time) (bool, string) {
+	short := st.Runtime != nil && (*st.Runtime < ShortRuntime || m.short && *st.Runtime < ShortRuntime+10)
+	report := changed
+	if changed {
+		m.since = now.UTC().Truncate(time.Second)
+	} else if st.LowPower || strings.HasPrefix(st.State, TokenGenerator) {
+		previous = st.State
+		moved := st.BatteryPercent != nil && (m.reported == nil || math.Abs(*st.BatteryPercent-*m.reported) >= ReportStep)
+		report = moved || short != m.short
+	}
+	if report {
+		m.reported, m.short = st.BatteryPercent, short
+	}
+	return report, previous
 }
 
 func (m *Monitor) failed(ctx context.Context, now time.Time, err error) {

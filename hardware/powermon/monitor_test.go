@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -106,12 +108,21 @@ func TestPowerMonitorOutage(t *testing.T) {
 	step(reading(true, false, 13.8, -8, 20), 3*time.Minute)
 
 	var states []string
+	var changes []node.PowerChanged
 	for _, e := range eventsOfType(t, l, node.TypePowerChanged) {
 		var p node.PowerChanged
 		json.Unmarshal(e.Payload, &p)
 		states = append(states, p.State)
+		changes = append(changes, p)
 	}
-	want := []string{"OL CHRG", "OB", "OB LB", "OL CHRG"}
+	// The battery fell from 70 to 15 % before LB held long enough: one
+	// power.changed of the same state says so, with the state's start.
+	want := []string{"OL CHRG", "OB", "OB", "OB LB", "OL CHRG"}
+	if len(changes) == len(want) {
+		if c := changes[2]; c.Previous != "OB" || c.Since == nil || changes[1].Since == nil || !c.Since.Equal(*changes[1].Since) {
+			t.Errorf("the same-state report: %+v, want previous OB and the outage's start %v", c, changes[1].Since)
+		}
+	}
 	if len(states) != len(want) {
 		t.Fatalf("power.changed states %v, want %v", states, want)
 	}
@@ -262,5 +273,41 @@ func TestGeneratorHours(t *testing.T) {
 	m.Poll(ctx)
 	if st := m.Status(); math.Abs(*st.GeneratorHours-10) > 0.05 {
 		t.Fatalf("after a new count: %v h", *st.GeneratorHours)
+	}
+}
+
+// TestLongOutageReports: off the mains, the battery is reported as it
+// falls, each ReportStep, so central's picture of a long outage is never
+// the figure of its first minute; on the mains nothing but changes of
+// state is.
+func TestLongOutageReports(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t, filepath.Join(t.TempDir(), eventlog.FileName))
+	src := &scriptSource{}
+	now := t0
+	m := New(l, Options{Source: src, Kind: "sim", Now: func() time.Time { return now }})
+	for pct := 95.0; pct >= 60; pct-- { // on the mains, charge wavering
+		src.set(reading(true, false, 13.5, -1, pct), nil)
+		m.Poll(ctx)
+		now = now.Add(time.Minute)
+	}
+	for pct := 90.0; pct >= 35; pct -= 0.5 {
+		src.set(reading(false, false, 12.2, 5, pct), nil)
+		m.Poll(ctx)
+		now = now.Add(time.Minute)
+	}
+	var got []string
+	for _, e := range eventsOfType(t, l, node.TypePowerChanged) {
+		var p node.PowerChanged
+		json.Unmarshal(e.Payload, &p)
+		pct := "-"
+		if p.Percent != nil {
+			pct = fmt.Sprintf("%.0f", *p.Percent)
+		}
+		got = append(got, p.State+"@"+pct)
+	}
+	want := []string{"OL CHRG@95", "OB@90", "OB@80", "OB@70", "OB@60", "OB@50", "OB@40"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("power.changed %v\nwant %v", got, want)
 	}
 }
