@@ -153,6 +153,27 @@ func TestPrepareNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What the first run's story left: its need still open, a resident's
+	// own need beside it, the water below its mark.
+	oxygen := story[slices.IndexFunc(story, func(b beat) bool { return b.key == "oxygen" })].report
+	l, err := eventlog.Open(ctx, filepath.Join(n.data, eventlog.FileName), eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []node.Draft{
+		{Type: node.TypeReportCreated, Payload: node.ReportCreated{ID: "told", Receipt: "AAAAAAAA", Category: oxygen.Category,
+			Text: oxygen.Text, Urgency: oxygen.Urgency}},
+		{Type: node.TypeReportCreated, Payload: node.ReportCreated{ID: "own", Receipt: "BBBBBBBB", Category: "road",
+			Text: "Träd över vägen", Urgency: "high"}},
+		{Type: node.TypeInventoryChanged, Payload: node.InventoryChanged{Item: "dricksvatten", Quantity: 40, Unit: "l", Low: 50}},
+	} {
+		if _, err := l.Append(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
 	fp2, err := prepareNode(ctx, n, points, "second password", usersFile)
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +215,7 @@ func TestPrepareNode(t *testing.T) {
 		t.Errorf("%s: nodes %v, want %s in %s", usersFile, users.Nodes(), n.ID, n.Municipality)
 	}
 
-	l, err := eventlog.Open(ctx, filepath.Join(n.data, eventlog.FileName), eventlog.Options{})
+	l, err = eventlog.Open(ctx, filepath.Join(n.data, eventlog.FileName), eventlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,6 +224,37 @@ func TestPrepareNode(t *testing.T) {
 	v := l.State().View()
 	if len(v.Announcements) != 1 {
 		t.Errorf("%d announcements after two runs, want 1", len(v.Announcements))
+	}
+	// The roster, once: two on duty, one resting.
+	events, err := l.EventsAfter(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rosterEvents, onDuty := 0, 0
+	for _, e := range events {
+		if e.Type == node.TypeRosterChanged {
+			rosterEvents++
+		}
+	}
+	for _, r := range v.Roster {
+		if r.OnDuty {
+			onDuty++
+		}
+	}
+	if rosterEvents != 3 || len(v.Roster) != 3 || onDuty != 2 {
+		t.Errorf("%d roster events, %d people, %d on duty after two runs; want 3, 3, 2", rosterEvents, len(v.Roster), onDuty)
+	}
+	// The second run starts the story afresh: the story's need is
+	// resolved, the resident's own is not, the water is counted full.
+	status := map[string]string{}
+	for _, r := range v.Reports {
+		status[r.ID] = r.Status
+	}
+	if status["told"] != node.ReportResolved || status["own"] == node.ReportResolved {
+		t.Errorf("after the second prepare: the story's need %q, a resident's own %q; want resolved and open", status["told"], status["own"])
+	}
+	if water, ok := l.State().Stock("dricksvatten"); !ok || water.IsLow || water.Quantity != 300 {
+		t.Errorf("after the second prepare: water %+v, want 300 l again", water)
 	}
 	if _, err := staff.Authenticate(ctx, User, "second password"); err != nil {
 		t.Errorf("the demo account with the second run's password: %v", err)
