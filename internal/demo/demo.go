@@ -4,8 +4,9 @@
 // It prepares every process's data directory (configuration, broker
 // credentials, one staff account, a little content), starts the processes
 // with their output interleaved line by line, waits until each answers,
-// prints a banner, tells the storm's story as it goes, and stops them all
-// when its context ends.
+// prints a banner, tells the storm's story as it goes (each node's power
+// and link), plays residents and staff at the points over HTTP (story.go),
+// and stops them all when its context ends.
 package demo
 
 import (
@@ -220,18 +221,36 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 
 	out.banner(stdout, banner(cfg, nodes, password, centralFP, scenario, time.Since(began)))
 	go watchNodes(rctx, nodes, width, out)
+	told := make(chan struct{})
+	go func() {
+		defer close(told)
+		t := newTeller(storyNodes(nodes), password, func(line string) { out.line("demo", width, line) })
+		t.tell(rctx, story, sleepUntil(time.Now()))
+	}()
 
 	select {
 	case <-ctx.Done():
-		cancelReady() // no more news from the nodes
+		cancelReady() // no more news from the nodes, no more story
+		<-told
 		out.line("demo", width, "Stopping every process")
 		stopChildren(children)
 		out.line("demo", width, "Stopped")
 		return nil
 	case c := <-failed:
+		cancelReady()
+		<-told
 		stopChildren(children)
 		return fmt.Errorf("demo: %s exited: %v (its log is above)", c.name, c.err)
 	}
+}
+
+// storyNodes are where the story reaches the demo's nodes.
+func storyNodes(nodes []site) []storyNode {
+	out := make([]storyNode, len(nodes))
+	for i, n := range nodes {
+		out[i] = storyNode{id: n.ID, public: "http://" + Addr(n.http), staff: "https://" + Addr(n.https), fingerprint: n.fingerprint}
+	}
+	return out
 }
 
 // scenarioFile is the absolute path of the scenario every node plays:

@@ -7,12 +7,16 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/safepoint-se/safepoint/hardware/sim"
+	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/broker"
 	"github.com/safepoint-se/safepoint/sync/synctest"
@@ -149,6 +153,27 @@ func TestPrepareNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What the first run's story left: its need still open, a resident's
+	// own need beside it, the water below its mark.
+	oxygen := story[slices.IndexFunc(story, func(b beat) bool { return b.key == "oxygen" })].report
+	l, err := eventlog.Open(ctx, filepath.Join(n.data, eventlog.FileName), eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []node.Draft{
+		{Type: node.TypeReportCreated, Payload: node.ReportCreated{ID: "told", Receipt: "AAAAAAAA", Category: oxygen.Category,
+			Text: oxygen.Text, Urgency: oxygen.Urgency}},
+		{Type: node.TypeReportCreated, Payload: node.ReportCreated{ID: "own", Receipt: "BBBBBBBB", Category: "road",
+			Text: "Träd över vägen", Urgency: "high"}},
+		{Type: node.TypeInventoryChanged, Payload: node.InventoryChanged{Item: "dricksvatten", Quantity: 40, Unit: "l", Low: 50}},
+	} {
+		if _, err := l.Append(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
 	fp2, err := prepareNode(ctx, n, points, "second password", usersFile)
 	if err != nil {
 		t.Fatal(err)
@@ -166,15 +191,31 @@ func TestPrepareNode(t *testing.T) {
 	if !strings.Contains(string(conf), points[1].Name) || strings.Contains(string(conf), points[2].Name) {
 		t.Errorf("demo.toml:\n%s", conf)
 	}
+	// The node reads the file as its configuration: its municipality and
+	// location are the point's.
+	var file struct {
+		Municipality string         `toml:"municipality"`
+		Location     *node.Location `toml:"location"`
+	}
+	if _, err := toml.Decode(string(conf), &file); err != nil {
+		t.Fatal(err)
+	}
+	if file.Municipality != n.Municipality || file.Location == nil ||
+		file.Location.Lat != n.Lat || file.Location.Lon != n.Lon {
+		t.Errorf("demo.toml: municipality %q, location %+v; want %q at %v, %v:\n%s",
+			file.Municipality, file.Location, n.Municipality, n.Lat, n.Lon, conf)
+	}
+	// The broker knows the node in the same municipality, so that its
+	// ACL lets it publish under sp/v1/{municipality}/{node}.
 	users, err := broker.LoadUsers(usersFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := users.Add(n.ID, broker.RoleNode, n.Municipality, "another password"); err == nil {
-		t.Errorf("%s: the node's broker user is not there", usersFile)
+	if !slices.Contains(users.Nodes(), broker.NodeUser{Name: n.ID, Municipality: n.Municipality}) {
+		t.Errorf("%s: nodes %v, want %s in %s", usersFile, users.Nodes(), n.ID, n.Municipality)
 	}
 
-	l, err := eventlog.Open(ctx, filepath.Join(n.data, eventlog.FileName), eventlog.Options{})
+	l, err = eventlog.Open(ctx, filepath.Join(n.data, eventlog.FileName), eventlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +224,37 @@ func TestPrepareNode(t *testing.T) {
 	v := l.State().View()
 	if len(v.Announcements) != 1 {
 		t.Errorf("%d announcements after two runs, want 1", len(v.Announcements))
+	}
+	// The roster, once: two on duty, one resting.
+	events, err := l.EventsAfter(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rosterEvents, onDuty := 0, 0
+	for _, e := range events {
+		if e.Type == node.TypeRosterChanged {
+			rosterEvents++
+		}
+	}
+	for _, r := range v.Roster {
+		if r.OnDuty {
+			onDuty++
+		}
+	}
+	if rosterEvents != 3 || len(v.Roster) != 3 || onDuty != 2 {
+		t.Errorf("%d roster events, %d people, %d on duty after two runs; want 3, 3, 2", rosterEvents, len(v.Roster), onDuty)
+	}
+	// The second run starts the story afresh: the story's need is
+	// resolved, the resident's own is not, the water is counted full.
+	status := map[string]string{}
+	for _, r := range v.Reports {
+		status[r.ID] = r.Status
+	}
+	if status["told"] != node.ReportResolved || status["own"] == node.ReportResolved {
+		t.Errorf("after the second prepare: the story's need %q, a resident's own %q; want resolved and open", status["told"], status["own"])
+	}
+	if water, ok := l.State().Stock("dricksvatten"); !ok || water.IsLow || water.Quantity != 300 {
+		t.Errorf("after the second prepare: water %+v, want 300 l again", water)
 	}
 	if _, err := staff.Authenticate(ctx, User, "second password"); err != nil {
 		t.Errorf("the demo account with the second run's password: %v", err)
@@ -287,5 +359,44 @@ func TestBanner(t *testing.T) {
 		if !strings.Contains(b, want) {
 			t.Errorf("banner lacks %q:\n%s", want, b)
 		}
+	}
+}
+
+// TestPoints: every point sits in its municipality, whose switchboard it
+// shares an area code with, and the default nodes span two
+// municipalities, so that an account at central scoped to one has
+// something to leave out.
+func TestPoints(t *testing.T) {
+	// Each municipality's extent, a little generous: enough to catch a
+	// point in the wrong one, or latitude and longitude swapped.
+	extent := map[string]struct{ latMin, latMax, lonMin, lonMax float64 }{
+		"2161": {61.55, 62.35, 14.90, 16.45}, // Ljusdal
+		"2184": {61.45, 62.10, 16.30, 17.60}, // Hudiksvall
+	}
+	ids := map[string]bool{}
+	for _, p := range Points {
+		e, ok := extent[p.Municipality]
+		if !ok {
+			t.Errorf("%s: municipality %s has no extent here", p.ID, p.Municipality)
+			continue
+		}
+		if p.Lat < e.latMin || p.Lat > e.latMax || p.Lon < e.lonMin || p.Lon > e.lonMax {
+			t.Errorf("%s at %v, %v: outside municipality %s", p.ID, p.Lat, p.Lon, p.Municipality)
+		}
+		area, _, _ := strings.Cut(switchboard[p.Municipality], "-")
+		if area == "" || !strings.HasPrefix(p.Phone, area+"-") {
+			t.Errorf("%s: phone %q, switchboard %q: want one area code", p.ID, p.Phone, switchboard[p.Municipality])
+		}
+		if ids[p.ID] || !node.ValidMunicipality(p.Municipality) {
+			t.Errorf("%s: id twice, or municipality %q not a kommunkod", p.ID, p.Municipality)
+		}
+		ids[p.ID] = true
+	}
+	municipalities := map[string]bool{}
+	for _, p := range Points[:Defaults().Nodes] {
+		municipalities[p.Municipality] = true
+	}
+	if len(municipalities) < 2 {
+		t.Errorf("the default %d points are all in %v", Defaults().Nodes, municipalities)
 	}
 }

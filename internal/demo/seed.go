@@ -170,7 +170,7 @@ func prepareNode(ctx context.Context, n site, all []Point, password, usersFile s
 	}
 	staff, err := accounts.Open(ctx, db, log.Clock().Wall)
 	if err == nil {
-		err = seed(ctx, log, staff, file.point(), password)
+		err = seed(ctx, log, staff, file.point(), crew(n.ID), password)
 		err = errors.Join(err, staff.Close())
 	}
 	if cerr := log.Close(); err == nil {
@@ -182,11 +182,36 @@ func prepareNode(ctx context.Context, n site, all []Point, password, usersFile s
 	return cert(n.data)
 }
 
-// seed configures the point as the node will, makes the demo account, and
-// on a fresh log sets the services, counts the stock (fuel for the
-// generator among it) and publishes one announcement, as staff would on
-// the board.
-func seed(ctx context.Context, log *eventlog.Log, staff *accounts.Accounts, p node.Point, password string) error {
+// rosters are the points' staff, made up: two on duty and one resting at
+// each. A roster's names are in its events by design, like a paper roster
+// on the wall; they are never in a log line.
+var rosters = [][]node.RosterChanged{
+	{{Person: "Karin Lindqvist", Role: "stabschef", OnDuty: true}, {Person: "Erik Mattsson", Role: "värd", OnDuty: true},
+		{Person: "Sofia Olsson", Role: "sjukvård"}},
+	{{Person: "Lars Persson", Role: "stabschef", OnDuty: true}, {Person: "Maria Jonsson", Role: "logistik", OnDuty: true},
+		{Person: "Ahmed Hassan", Role: "värd"}},
+	{{Person: "Eva Nilsson", Role: "stabschef", OnDuty: true}, {Person: "Johan Berg", Role: "teknik", OnDuty: true},
+		{Person: "Anna Ek", Role: "information"}},
+}
+
+// crew is the roster of the point with that id: each point its own.
+func crew(id string) []node.RosterChanged {
+	i := max(slices.IndexFunc(Points, func(p Point) bool { return p.ID == id }), 0)
+	return rosters[i%len(rosters)]
+}
+
+// stock is each point's first count, fuel for the generator among it.
+var stock = []node.InventoryChanged{
+	{Item: node.FuelItem, Quantity: 40, Unit: "l", Low: 10},
+	{Item: "dricksvatten", Quantity: 300, Unit: "l", Low: 50},
+	{Item: "filtar", Quantity: 25, Unit: "st", Low: 5},
+}
+
+// seed configures the point as the node will, makes the demo account,
+// writes roster when the point has none, readies the point for this run's
+// story (replay), and on a fresh log sets the services, counts the stock
+// and publishes one announcement, as staff would on the board.
+func seed(ctx context.Context, log *eventlog.Log, staff *accounts.Accounts, p node.Point, roster []node.RosterChanged, password string) error {
 	if _, _, err := node.ConfigurePoint(ctx, log, p); err != nil {
 		return err
 	}
@@ -194,6 +219,17 @@ func seed(ctx context.Context, log *eventlog.Log, staff *accounts.Accounts, p no
 		return err
 	}
 	v := log.State().View()
+	if len(v.Roster) == 0 {
+		for _, r := range roster {
+			r.By = User
+			if _, err := log.Append(ctx, node.Draft{Type: node.TypeRosterChanged, Payload: r}); err != nil {
+				return err
+			}
+		}
+	}
+	if err := replay(ctx, log); err != nil {
+		return err
+	}
 	seeded := len(v.Announcements) > 0
 	for _, s := range v.Services {
 		seeded = seeded || s.Status != node.ServiceUnknown
@@ -216,11 +252,6 @@ func seed(ctx context.Context, log *eventlog.Log, staff *accounts.Accounts, p no
 			return err
 		}
 	}
-	stock := []node.InventoryChanged{
-		{Item: node.FuelItem, Quantity: 40, Unit: "l", Low: 10},
-		{Item: "dricksvatten", Quantity: 300, Unit: "l", Low: 50},
-		{Item: "filtar", Quantity: 25, Unit: "st", Low: 5},
-	}
 	for _, item := range stock {
 		item.By = User
 		if _, err := log.Append(ctx, node.Draft{Type: node.TypeInventoryChanged, Payload: item}); err != nil {
@@ -240,4 +271,43 @@ func seed(ctx context.Context, log *eventlog.Log, staff *accounts.Accounts, p no
 		}}
 	_, err := log.Append(ctx, node.Draft{Type: node.TypeAnnouncementPublished, Payload: a})
 	return err
+}
+
+// replay readies a point for the story on a later run of the demo: the
+// needs the last run's story left open are resolved and the stock it ran
+// low is counted full again, as staff would between two storms, so that
+// central sees each run's story from the same start. Check-ins stay: a
+// household does not check out, so each run adds its households.
+func replay(ctx context.Context, log *eventlog.Log) error {
+	told := map[string]bool{}
+	for _, b := range story {
+		if b.report != nil {
+			told[b.report.Text] = true
+		}
+	}
+	for _, r := range log.State().View().Reports {
+		if !told[r.Text] || r.Status == node.ReportResolved {
+			continue
+		}
+		p := node.ReportStatusChanged{ID: r.ID, Status: node.ReportResolved, By: User}
+		if _, err := log.Append(ctx, node.Draft{Type: node.TypeReportStatusChanged, Payload: p}); err != nil {
+			return err
+		}
+	}
+	for _, b := range story {
+		if b.stock == nil {
+			continue
+		}
+		now, ok := log.State().Stock(b.stock.Item)
+		i := slices.IndexFunc(stock, func(s node.InventoryChanged) bool { return s.Item == b.stock.Item })
+		if !ok || !now.IsLow || i < 0 {
+			continue
+		}
+		full := stock[i]
+		full.By = User
+		if _, err := log.Append(ctx, node.Draft{Type: node.TypeInventoryChanged, Payload: full}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -66,29 +66,32 @@ fuel_l = 10.0
 burn_lph = 2.0
 `
 
-// Point is one made-up safety point of the demo.
+// Point is one safety point of the demo: a made-up village in a real
+// municipality (SCB kommunkod), placed where such a village could be, in
+// Ljusdal (2161) or in Hudiksvall (2184), its neighbour to the east, so
+// that central has two municipalities to tell apart.
 type Point struct {
 	ID, Name, Municipality string
-	Where, Phone           string // for the other points' contact pages
-	Lat, Lon               float64
+	Where, Phone           string  // for the other points' contact pages
+	Lat, Lon               float64 // WGS 84
 }
 
 // Points are the points the demo can run, in order; Config.Nodes takes
-// the first N.
+// the first N, and the first three span both municipalities.
 var Points = []Point{
 	{"byhuset-norrby", "Byhuset i Norrby", "2161", "Byvägen 12, Norrby", "0651-120 01", 61.862, 16.105},
 	{"macken-sorby", "Macken i Sörby", "2161", "Riksväg 84, Sörby, 9 km norrut", "0651-120 02", 61.937, 16.031},
-	{"skolan-alby", "Alby skola", "0127", "Albyvägen 40, Alby", "08-530 610 03", 59.239, 17.845},
+	{"skolan-vastby", "Västby skola", "2184", "Skolvägen 4, Västby", "0650-191 03", 61.804, 16.569},
 	{"kyrkan-ostby", "Östby församlingshem", "2161", "Kyrkbacken 2, Östby", "0651-120 04", 61.801, 16.210},
 	{"brandstationen-vallby", "Brandstationen i Vallby", "2161", "Stationsgatan 5, Vallby", "0651-120 05", 61.774, 16.002},
 	{"hembygdsgarden-tuna", "Hembygdsgården i Tuna", "2161", "Gammelgården, Tuna", "0651-120 06", 61.905, 15.948},
-	{"idrottshallen-berga", "Idrottshallen i Berga", "0127", "Bergavägen 8, Berga", "08-530 610 07", 59.221, 17.861},
+	{"idrottshallen-berga", "Idrottshallen i Berga", "2184", "Bergavägen 8, Berga", "0650-191 07", 61.795, 16.588},
 	{"folketshus-solberga", "Folkets hus i Solberga", "2161", "Storgatan 21, Solberga", "0651-120 08", 61.842, 16.290},
-	{"biblioteket-hagby", "Biblioteket i Hagby", "0127", "Hagbytorget 1, Hagby", "08-530 610 09", 59.250, 17.820},
+	{"biblioteket-hagby", "Biblioteket i Hagby", "2184", "Hagbytorget 1, Hagby", "0650-191 09", 61.812, 16.552},
 	{"bygdegarden-lunda", "Bygdegården i Lunda", "2161", "Lundavägen 3, Lunda", "0651-120 10", 61.990, 16.120},
 }
 
 const openingHours = "Dygnet runt under stormen"
 
 // switchboard is each municipality's switchboard, for the contact page.
-var switchboard = map[string]string{"2161": "0651-180 00", "0127": "08-530 610 00"}
+var switchboard = map[string]string{"2161": "0651-180 00", "2184": "0650-190 00"}
