@@ -105,6 +105,14 @@ func (r *Receiver) loadStreams(ctx context.Context) error {
 		if err := r.foldDelivered(ctx, x.Node, x.Delivered); err != nil {
 			return err
 		}
+		// What was sent and not yet delivered: the activations.
+		pending, err := r.opts.Store.StreamEvents(ctx, wire.Central, x.Node, x.Delivered, x.Head)
+		if err != nil {
+			return err
+		}
+		for _, e := range pending {
+			r.opts.Picture.Sent(x.Node, e)
+		}
 	}
 	return nil
 }
@@ -203,6 +211,9 @@ func (r *Receiver) Send(ctx context.Context, d Draft) (Directive, error) {
 		}
 	}
 	r.mu.Unlock()
+	for nid, h := range heads {
+		r.opts.Picture.Sent(nid, node.Event{Origin: wire.Central, Seq: h, HLC: hlc, Type: d.Type, Payload: payload})
+	}
 	r.kickDown()
 	out, _, err := r.Directive(ctx, id)
 	return out, err

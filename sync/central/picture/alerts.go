@@ -48,9 +48,12 @@ func (p *Picture) Alerts(scope Scope) []Alert {
 		if s.Status == StatusSilent {
 			a := base
 			a.Kind = AlertSilent
-			if s.LastHeard != nil {
+			switch {
+			case s.LastHeard != nil:
 				a.Since = *s.LastHeard
-			} else {
+			case s.Sent != nil:
+				a.Since = s.Sent.At
+			case s.Activation != nil:
 				a.Since = s.Activation.At
 			}
 			a.ID = fmt.Sprintf("%s:%s:%d", AlertSilent, s.ID, a.Since.UnixMilli())

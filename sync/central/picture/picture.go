@@ -12,6 +12,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,7 +74,8 @@ type point struct {
 	heard        time.Time // last message from the node; zero when unknown
 	online       bool
 	backlog      uint64
-	municipality string // the topic's, which the broker's ACL vouches for
+	municipality string      // the topic's, which the broker's ACL vouches for
+	sent         *Activation // the latest activation central sent, delivered or not
 
 	foldVer, linkVer uint64 // bumped by each fold, each link change
 	cache            summaryCache
@@ -267,6 +269,25 @@ func (p *Picture) Heard(id string, l Link) {
 		pt.municipality = l.Municipality
 	}
 	pt.linkVer++
+	p.mu.Unlock()
+	p.signal()
+}
+
+// Sent records an activation central has put in node id's downlink
+// stream (e, a point.activation as the stream carries it), delivered or
+// not: a point the municipality activated that never heard of it, because
+// it went silent first, is still a point that should be running.
+func (p *Picture) Sent(id string, e node.Event) {
+	var a node.PointActivation
+	if e.Type != node.TypePointActivation || json.Unmarshal(e.Payload, &a) != nil || !node.ValidActivation(a.State) {
+		return
+	}
+	p.mu.Lock()
+	pt := p.pointLocked(id)
+	if at := e.HLC.Time(); pt.sent == nil || at.After(pt.sent.At) {
+		pt.sent = &Activation{State: a.State, Note: a.Note, At: at}
+		pt.linkVer++
+	}
 	p.mu.Unlock()
 	p.signal()
 }

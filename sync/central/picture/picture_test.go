@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -285,4 +286,29 @@ type countFolds struct {
 func (c *countFolds) Fold(events ...node.Event) {
 	c.n += len(events)
 	c.Picture.Fold(events...)
+}
+
+// TestSilentOnceSent: a point the municipality activated that went silent
+// before the activation reached it is still silent while activated.
+func TestSilentOnceSent(t *testing.T) {
+	now := base.Add(2 * time.Hour)
+	l, pic := openCentral(t, t.TempDir(), func() time.Time { return now })
+	own, down := story("a-1", "2309", 62.1)
+	ingest(t, l, own)
+	if p, _ := pic.Point("a-1", nil); p.Status == picture.StatusSilent {
+		t.Fatal("silent before any activation")
+	}
+	pic.Sent("a-1", down[0]) // queued, never delivered
+	p, _ := pic.Point("a-1", nil)
+	if p.Status != picture.StatusSilent || p.Activation != nil || p.Sent == nil || p.Sent.State != node.ActivationActivated {
+		t.Fatalf("after an activation sent: status %s, activation %+v, sent %+v", p.Status, p.Activation, p.Sent)
+	}
+	if a := pic.Alerts(nil); !slices.ContainsFunc(a, func(a picture.Alert) bool { return a.Kind == picture.AlertSilent }) {
+		t.Fatalf("alerts %+v, want a silent one", a)
+	}
+	// Delivered: the point holds it, and Sent is no longer shown apart.
+	pic.FoldDown("a-1", down, 1)
+	if p, _ := pic.Point("a-1", nil); p.Sent != nil || p.Activation == nil {
+		t.Fatalf("after delivery: activation %+v, sent %+v", p.Activation, p.Sent)
+	}
 }

@@ -22,8 +22,12 @@ type Point struct {
 	// ok, warning (on battery, an urgent need, stock low), critical (on
 	// battery and under 2 h or low battery), silent (activated, not
 	// heard from), or unknown (never reported).
-	Status     string      `json:"status"`
+	Status string `json:"status"`
+	// Activation is the point's as the point holds it; Sent, the latest
+	// central sent it, delivered or not (nil when none was sent, or the
+	// point holds it).
 	Activation *Activation `json:"activation"`
+	Sent       *Activation `json:"activation_sent,omitempty"`
 	Power      Power       `json:"power"`
 	Services   []Service   `json:"services"`
 	People     People      `json:"people"`
@@ -242,9 +246,14 @@ func (pw Power) critical() bool {
 	return pw.OnBattery && (pw.Low || pw.RuntimeMinutes != nil && *pw.RuntimeMinutes < 120)
 }
 
-// activated: the point is meant to be running (an exercise too).
+// activated: the point is meant to be running (an exercise too), by the
+// later of what it holds and what central sent it.
 func (p Point) activated() bool {
-	return p.Activation != nil && (p.Activation.State == node.ActivationActivated || p.Activation.State == node.ActivationExercise)
+	a := p.Activation
+	if p.Sent != nil && (a == nil || p.Sent.At.After(a.At)) {
+		a = p.Sent
+	}
+	return a != nil && (a.State == node.ActivationActivated || a.State == node.ActivationExercise)
 }
 
 // status sums a point up, judged at now.
@@ -296,7 +305,7 @@ func lastOwn(v node.View) node.HLC {
 // changed, with its JSON.
 func (p *Picture) summary(id string, pt *point, now time.Time) (Point, []Need, []byte) {
 	p.mu.RLock()
-	foldVer, linkVer, heard, online, backlog, municipality := pt.foldVer, pt.linkVer, pt.heard, pt.online, pt.backlog, pt.municipality
+	foldVer, linkVer, heard, online, backlog, municipality, sent := pt.foldVer, pt.linkVer, pt.heard, pt.online, pt.backlog, pt.municipality, pt.sent
 	p.mu.RUnlock()
 	c := &pt.cache
 	c.mu.Lock()
@@ -311,6 +320,10 @@ func (p *Picture) summary(id string, pt *point, now time.Time) (Point, []Need, [
 	}
 	full := c.base
 	full.Online, full.Backlog = online, backlog
+	if sent != nil && (full.Activation == nil || sent.At.After(full.Activation.At)) {
+		a := *sent
+		full.Sent = &a
+	}
 	if municipality != "" {
 		full.Municipality = municipality
 	}
