@@ -30,7 +30,7 @@ func commands() []command {
 		{"central", "run the municipality's central, which receives every point's events", runCentral},
 		{"demo", "run a central, its broker and several nodes through a simulated storm (make run)", runDemo},
 		{"broker-config", "add a node or a central to the MQTT broker's users and ACL", runBrokerConfig},
-		{"user", "manage staff accounts: add, list, disable, enable, passwd", runUser},
+		{"user", "manage staff accounts: add, list, disable, enable, passwd, scope", runUser},
 		{"dump", "print every event of a log as JSON lines", runDump},
 		{"version", "print the version", runVersion},
 		{"help", "list the commands, or show one command's flags", nil},

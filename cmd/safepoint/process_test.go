@@ -329,8 +329,9 @@ func (s *staffClient) mustLogin(name, password string) {
 type staffStateResp struct {
 	Fingerprint string `json:"fingerprint"`
 	Me          struct {
-		Name string `json:"name"`
-		Role string `json:"role"`
+		Name           string   `json:"name"`
+		Role           string   `json:"role"`
+		Municipalities []string `json:"municipalities"`
 	} `json:"me"`
 }
 

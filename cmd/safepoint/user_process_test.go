@@ -19,13 +19,13 @@ func userList(t testing.TB, dir string) (map[string]string, proctest.Result) {
 		t.Fatalf("user list: %s", r)
 	}
 	lines := strings.Split(strings.TrimRight(r.Stdout, "\n"), "\n")
-	if len(lines) == 0 || strings.Join(strings.Fields(lines[0]), " ") != "NAME ROLE STATE CREATED" {
+	if len(lines) == 0 || strings.Join(strings.Fields(lines[0]), " ") != "NAME ROLE STATE CREATED MUNICIPALITIES" {
 		t.Fatalf("user list header: %q", r.Stdout)
 	}
 	out := map[string]string{}
 	for _, l := range lines[1:] {
 		f := strings.Fields(l)
-		if len(f) < 4 {
+		if len(f) != 6 { // the date of CREATED is two fields
 			t.Fatalf("user list line %q", l)
 		}
 		out[f[0]] = f[1] + " " + f[2]
@@ -180,6 +180,54 @@ func TestUserCLI(t *testing.T) {
 		t.Errorf("a refused passwd ended the session: %d", code)
 	}
 
+	// Municipalities: stored sorted and once, listed, carried by the
+	// session; a change holds from the session's next request.
+	const carl, carlPW = "carl", "carl password 1"
+	r := userCmd(t, dir, carlPW+"\n"+carlPW+"\n", "add", "--name", carl, "--role", "viewer", "--municipalities", " 2321, 2309,2321")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "municipalities 2309,2321") {
+		t.Errorf("user add --municipalities: %s", r)
+	}
+	if r := userCmd(t, dir, "dora password 1\ndora password 1\n", "add", "--name", "dora", "--role", "viewer", "--municipalities", "2309,23X1"); r.Code != 1 ||
+		!strings.Contains(r.Stderr, `municipality "23X1"`) {
+		t.Errorf("user add with a bad municipality: %s; want exit 1 naming it", r)
+	}
+	if got, want := userScopes(t, dir), map[string]string{admin: "all", staff: "all", carl: "2309,2321"}; !sameMap(got, want) {
+		t.Errorf("user list's municipalities = %v, want %v", got, want)
+	}
+	c := newStaffClient(t, dir, base)
+	c.mustLogin(carl, carlPW)
+	if code, st := c.state(); code != http.StatusOK || strings.Join(st.Me.Municipalities, ",") != "2309,2321" {
+		t.Errorf("carl's session: %d %+v, want municipalities 2309,2321", code, st.Me)
+	}
+	for _, bad := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"--name", carl}, 2, "--municipalities is required"},
+		{[]string{"--name", carl, "--municipalities", "2309,9"}, 1, `municipality "9"`},
+		{[]string{"--name", "nobody", "--municipalities", "2309"}, 1, "no such account"},
+	} {
+		if r := userCmd(t, dir, "", "scope", bad.args...); r.Code != bad.code || !strings.Contains(r.Stderr, bad.says) {
+			t.Errorf("user scope %v: %s; want exit %d saying %q", bad.args, r, bad.code, bad.says)
+		}
+	}
+	if r := userCmd(t, dir, "", "scope", "--name", carl, "--municipalities", "2326"); r.Code != 0 || !strings.Contains(r.Stdout, "municipalities 2326") {
+		t.Errorf("user scope: %s", r)
+	}
+	if code, st := c.state(); code != http.StatusOK || strings.Join(st.Me.Municipalities, ",") != "2326" {
+		t.Errorf("carl's session after user scope: %d %+v, want municipalities 2326", code, st.Me)
+	}
+	if r := userCmd(t, dir, "", "scope", "--name", carl, "--municipalities", ""); r.Code != 0 || !strings.Contains(r.Stdout, "every municipality") {
+		t.Errorf("user scope to all: %s", r)
+	}
+	if code, st := c.state(); code != http.StatusOK || st.Me.Municipalities != nil {
+		t.Errorf("carl's session after a scope of all: %d %+v", code, st.Me)
+	}
+	if got := userScopes(t, dir)[carl]; got != "all" {
+		t.Errorf("user list: carl's municipalities %q, want all", got)
+	}
+
 	// With an admin, a restart does not ask for one.
 	p.terminate()
 	p = startNode(t, nil, nodeArgs(dir)...)
@@ -222,6 +270,18 @@ func TestUserCLI(t *testing.T) {
 		}
 		p.terminate()
 	})
+}
+
+// userScopes is `safepoint user list`'s last column: name → municipalities.
+func userScopes(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	_, r := userList(t, dir)
+	out := map[string]string{}
+	for _, l := range strings.Split(strings.TrimRight(r.Stdout, "\n"), "\n")[1:] {
+		f := strings.Fields(l)
+		out[f[0]] = f[len(f)-1]
+	}
+	return out
 }
 
 func mustList(t testing.TB, dir string) map[string]string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/safepoint-se/safepoint/internal/datadir"
@@ -16,21 +17,63 @@ import (
 // daemon: both go through SQLite, and the daemon caches nothing.
 
 // AddUser creates an account with role, its password read from stdin
-// (twice; prompt is where a terminal is asked).
-func AddUser(ctx context.Context, data, name, role string, stdin io.Reader, stdout, prompt io.Writer) error {
+// (twice; prompt is where a terminal is asked). municipalities limits it
+// to those municipalities' points at central (SCB codes, comma
+// separated); empty is every municipality.
+func AddUser(ctx context.Context, data, name, role, municipalities string, stdin io.Reader, stdout, prompt io.Writer) error {
 	if !accounts.Role(role).Valid() {
 		return fmt.Errorf("user add: --role %q: %w", role, accounts.ErrBadRole)
 	}
 	if !accounts.ValidAccountName(name) {
 		return fmt.Errorf("user add: --name %q: %w", name, accounts.ErrBadAccountName)
 	}
+	scope, err := accounts.ParseMunicipalities(municipalities)
+	if err != nil {
+		return fmt.Errorf("user add: --municipalities: %w", err)
+	}
 	return withNewPassword(ctx, data, stdin, prompt, func(staff *accounts.Accounts, password string) error {
-		if err := staff.Add(ctx, name, accounts.Role(role), password); err != nil {
+		if err := staff.AddScoped(ctx, name, accounts.Role(role), password, scope); err != nil {
 			return fmt.Errorf("user add: %w", err)
 		}
-		fmt.Fprintf(stdout, "Added %s (%s).\n", name, role)
+		if scope == nil {
+			fmt.Fprintf(stdout, "Added %s (%s).\n", name, role)
+		} else {
+			fmt.Fprintf(stdout, "Added %s (%s, municipalities %s).\n", name, role, scopeText(scope))
+		}
 		return nil
 	})
+}
+
+// SetScope sets the municipalities an account sees at central (SCB
+// codes, comma separated); empty is every municipality. Its sessions go
+// on, under the new scope.
+func SetScope(ctx context.Context, data, name, municipalities string, stdout io.Writer) error {
+	scope, err := accounts.ParseMunicipalities(municipalities)
+	if err != nil {
+		return fmt.Errorf("user scope: --municipalities: %w", err)
+	}
+	staff, err := openAccounts(ctx, data)
+	if err != nil {
+		return err
+	}
+	defer staff.Close()
+	if err := staff.SetMunicipalities(ctx, name, scope); err != nil {
+		return fmt.Errorf("user scope: %w", err)
+	}
+	if scope == nil {
+		fmt.Fprintf(stdout, "%s: every municipality.\n", name)
+	} else {
+		fmt.Fprintf(stdout, "%s: municipalities %s.\n", name, scopeText(scope))
+	}
+	return nil
+}
+
+// scopeText is a scope as `user list` shows it: "all", or the codes.
+func scopeText(municipalities []string) string {
+	if len(municipalities) == 0 {
+		return "all"
+	}
+	return strings.Join(municipalities, ",")
 }
 
 // ListUsers writes a table of the accounts.
@@ -45,13 +88,13 @@ func ListUsers(ctx context.Context, data string, stdout io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROLE\tSTATE\tCREATED")
+	fmt.Fprintln(tw, "NAME\tROLE\tSTATE\tCREATED\tMUNICIPALITIES")
 	for _, a := range list {
 		state := "active"
 		if a.Disabled {
 			state = "disabled"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Name, a.Role, state, a.Created.Format("2006-01-02 15:04"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Role, state, a.Created.Format("2006-01-02 15:04"), scopeText(a.Municipalities))
 	}
 	return tw.Flush()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,9 +27,10 @@ func TestUsers(t *testing.T) {
 		}
 		out.Reset()
 	}
-	run("add", AddUser(ctx, data, "anna", "staff-lead", strings.NewReader("a good password\na good password\n"), &out, &prompt),
+	run("add", AddUser(ctx, data, "anna", "staff-lead", "", strings.NewReader("a good password\na good password\n"), &out, &prompt),
 		"Added anna (staff-lead).\n")
 	run("list", ListUsers(ctx, data, &out), "anna  staff-lead  active")
+	run("list", ListUsers(ctx, data, &out), "NAME  ROLE        STATE   CREATED           MUNICIPALITIES\n")
 	if prompt.Len() != 0 {
 		t.Errorf("prompted %q without a terminal", prompt.String())
 	}
@@ -52,9 +54,9 @@ func TestUsers(t *testing.T) {
 		err  error
 		want string
 	}{
-		{"bad role", AddUser(ctx, data, "bo", "boss", strings.NewReader(""), &out, &prompt), `user add: --role "boss"`},
-		{"bad name", AddUser(ctx, data, "Bo Ek", "staff", strings.NewReader(""), &out, &prompt), `user add: --name "Bo Ek"`},
-		{"twice", AddUser(ctx, data, "anna", "staff", strings.NewReader("a good password\na good password\n"), &out, &prompt), "user add:"},
+		{"bad role", AddUser(ctx, data, "bo", "boss", "", strings.NewReader(""), &out, &prompt), `user add: --role "boss"`},
+		{"bad name", AddUser(ctx, data, "Bo Ek", "staff", "", strings.NewReader(""), &out, &prompt), `user add: --name "Bo Ek"`},
+		{"twice", AddUser(ctx, data, "anna", "staff", "", strings.NewReader("a good password\na good password\n"), &out, &prompt), "user add:"},
 		{"unknown", SetDisabled(ctx, data, "nobody", true, &out), "user disable:"},
 		{"unknown passwd", SetPassword(ctx, data, "nobody", strings.NewReader("a good password\na good password\n"), &out, &prompt), "user passwd:"},
 	} {
@@ -64,6 +66,93 @@ func TestUsers(t *testing.T) {
 	}
 	if out.Len() != 0 {
 		t.Errorf("refused commands wrote %q", out.String())
+	}
+}
+
+// TestUserScope: `user add --municipalities` and `user scope` store a
+// scope, sorted and each code once; `user list` shows it, "all" for none;
+// a bad code is refused by name before any password is asked for.
+func TestUserScope(t *testing.T) {
+	ctx := context.Background()
+	data := filepath.Join(t.TempDir(), "data")
+	const pw = "a good password\na good password\n"
+	var out, prompt bytes.Buffer
+	scopes := func() map[string]string {
+		t.Helper()
+		out.Reset()
+		if err := ListUsers(ctx, data, &out); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n")[1:] {
+			f := strings.Fields(l)
+			m[f[0]] = f[len(f)-1]
+		}
+		out.Reset()
+		return m
+	}
+
+	for _, tc := range []struct {
+		name, flag string
+		says       string // on stdout, or in the error
+		refused    bool
+	}{
+		{"all", "", "Added all (staff).\n", false},
+		{"blank", " ", "Added blank (staff).\n", false},
+		{"one", "2309", "Added one (staff, municipalities 2309).\n", false},
+		{"several", " 2321, 2309,2321", "Added several (staff, municipalities 2309,2321).\n", false},
+		{"bad", "2309,23X1", `user add: --municipalities: municipality "23X1": not a four-digit SCB kommunkod`, true},
+		{"short", "230", `municipality "230"`, true},
+	} {
+		out.Reset()
+		stdin := pw
+		if tc.refused {
+			stdin = "" // read first, it would be refused for want of a password
+		}
+		err := AddUser(ctx, data, tc.name, "staff", tc.flag, strings.NewReader(stdin), &out, &prompt)
+		if tc.refused {
+			if err == nil || !strings.Contains(err.Error(), tc.says) || !errors.Is(err, accounts.ErrBadMunicipality) {
+				t.Errorf("add %s --municipalities %q: %v; want an error saying %q", tc.name, tc.flag, err, tc.says)
+			}
+			if out.Len() != 0 {
+				t.Errorf("add %s: a refused add wrote %q", tc.name, out.String())
+			}
+			continue
+		}
+		if err != nil || out.String() != tc.says {
+			t.Errorf("add %s --municipalities %q: %v, %q; want %q", tc.name, tc.flag, err, out.String(), tc.says)
+		}
+	}
+	want := map[string]string{"all": "all", "blank": "all", "one": "2309", "several": "2309,2321"}
+	if got := scopes(); !maps.Equal(got, want) {
+		t.Errorf("scopes listed %v, want %v", got, want)
+	}
+
+	for _, tc := range []struct {
+		name, flag string
+		says       string
+		refused    bool
+	}{
+		{"all", "2326 ,2309", "all: municipalities 2309,2326.\n", false},
+		{"several", "", "several: every municipality.\n", false},
+		{"one", "2309,x", `user scope: --municipalities: municipality "x"`, true},
+		{"nobody", "2309", "user scope: no such account", true},
+	} {
+		out.Reset()
+		err := SetScope(ctx, data, tc.name, tc.flag, &out)
+		if tc.refused {
+			if err == nil || !strings.Contains(err.Error(), tc.says) || out.Len() != 0 {
+				t.Errorf("scope %s --municipalities %q: %v, %q; want an error saying %q", tc.name, tc.flag, err, out.String(), tc.says)
+			}
+			continue
+		}
+		if err != nil || out.String() != tc.says {
+			t.Errorf("scope %s --municipalities %q: %v, %q; want %q", tc.name, tc.flag, err, out.String(), tc.says)
+		}
+	}
+	want = map[string]string{"all": "2309,2326", "blank": "all", "one": "2309", "several": "all"}
+	if got := scopes(); !maps.Equal(got, want) {
+		t.Errorf("scopes listed after the changes %v, want %v", got, want)
 	}
 }
 

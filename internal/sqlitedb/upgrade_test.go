@@ -200,10 +200,11 @@ func checkAccounts(t *testing.T, file string, now time.Time, want side) {
 	if len(list) != len(want.Accounts) {
 		t.Errorf("%d accounts, want %d", len(list), len(want.Accounts))
 	}
+	// Every account made before scopes sees every municipality.
 	for _, w := range want.Accounts {
 		acc, err := a.Authenticate(ctx, w.Name, w.Password)
-		if err != nil || string(acc.Role) != w.Role {
-			t.Errorf("login %s: %+v, %v; want role %s", w.Name, acc, err, w.Role)
+		if err != nil || string(acc.Role) != w.Role || acc.Scoped() {
+			t.Errorf("login %s: %+v, %v; want role %s, every municipality", w.Name, acc, err, w.Role)
 		}
 	}
 	if len(want.Sessions) == 0 {

@@ -1,7 +1,8 @@
 // Package accounts keeps staff accounts and their sessions: argon2id
-// password hashes, roles, session tokens known only by their hash. Its
-// tables live in the point's (or central's) database beside the event log,
-// with their own migration chain; nothing else touches them.
+// password hashes, roles, municipality scopes, session tokens known only
+// by their hash. Its tables live in the point's (or central's) database
+// beside the event log, with their own migration chain; nothing else
+// touches them.
 package accounts
 
 import (
@@ -16,6 +17,7 @@ import (
 	"fmt"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +25,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/safepoint-se/safepoint/internal/sqlitedb"
+	"github.com/safepoint-se/safepoint/node"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -68,6 +71,7 @@ var (
 	ErrWeakPassword    = fmt.Errorf("password must be at least %d characters", MinPasswordLen)
 	ErrBadAccountName  = errors.New("account name must be 1 to 64 letters, digits, dots, dashes or underscores")
 	ErrBadRole         = errors.New("role must be viewer, staff, staff-lead or admin")
+	ErrBadMunicipality = errors.New("not a four-digit SCB kommunkod")
 	errMalformedHashed = errors.New("malformed password hash")
 )
 
@@ -82,6 +86,63 @@ type Account struct {
 	Role     Role      `json:"role"`
 	Disabled bool      `json:"disabled"`
 	Created  time.Time `json:"created"`
+	// Municipalities is the account's scope at central: the SCB codes
+	// whose points it sees, sorted, each once. Nil is every municipality,
+	// the whole region.
+	Municipalities []string `json:"municipalities,omitempty"`
+}
+
+// Sees reports whether the account's scope takes in municipality. An
+// account without a scope sees every one; a scoped account does not see a
+// point whose municipality is unknown ("").
+func (a Account) Sees(municipality string) bool {
+	return len(a.Municipalities) == 0 || slices.Contains(a.Municipalities, municipality)
+}
+
+// Scoped reports whether the account is limited to some municipalities.
+func (a Account) Scoped() bool { return len(a.Municipalities) > 0 }
+
+// ParseMunicipalities reads a scope as a flag gives it: SCB codes
+// separated by commas, spaces tolerated ("2309, 2321"). It returns them
+// sorted, each once; nil for an empty list, which is every municipality.
+// The error names the first code that is not one.
+func ParseMunicipalities(list string) ([]string, error) {
+	var codes []string
+	for _, c := range strings.Split(list, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			codes = append(codes, c)
+		}
+	}
+	return cleanMunicipalities(codes)
+}
+
+// cleanMunicipalities checks every code of a scope and returns them sorted,
+// each once, or nil for none.
+func cleanMunicipalities(codes []string) ([]string, error) {
+	if len(codes) == 0 {
+		return nil, nil
+	}
+	out := make([]string, 0, len(codes))
+	for _, c := range codes {
+		c = strings.TrimSpace(c)
+		if !node.ValidMunicipality(c) {
+			return nil, fmt.Errorf("municipality %q: %w", c, ErrBadMunicipality)
+		}
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// A scope is stored as its sorted codes joined by commas; the empty
+// string is every municipality.
+func joinScope(codes []string) string { return strings.Join(codes, ",") }
+
+func splitScope(stored string) []string {
+	if stored == "" {
+		return nil
+	}
+	return strings.Split(stored, ",")
 }
 
 // Accounts stores staff accounts and sessions in the node's (or
@@ -195,13 +256,24 @@ func validPassword(p string) error {
 	return nil
 }
 
-// Add creates an account.
+// Add creates an account that sees every municipality.
 func (a *Accounts) Add(ctx context.Context, name string, role Role, password string) error {
+	return a.AddScoped(ctx, name, role, password, nil)
+}
+
+// AddScoped creates an account limited to the given municipalities (SCB
+// codes; surrounding spaces, repeats and order do not matter). None is
+// every municipality, as with Add.
+func (a *Accounts) AddScoped(ctx context.Context, name string, role Role, password string, municipalities []string) error {
 	if !ValidAccountName(name) {
 		return ErrBadAccountName
 	}
 	if !role.Valid() {
 		return ErrBadRole
+	}
+	scope, err := cleanMunicipalities(municipalities)
+	if err != nil {
+		return err
 	}
 	if err := validPassword(password); err != nil {
 		return err
@@ -211,8 +283,8 @@ func (a *Accounts) Add(ctx context.Context, name string, role Role, password str
 		return err
 	}
 	now := a.now().UnixMilli()
-	res, err := a.w.ExecContext(ctx, `INSERT INTO accounts (name, role, hash, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`, name, string(role), hash, now, now)
+	res, err := a.w.ExecContext(ctx, `INSERT INTO accounts (name, role, hash, municipalities, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`, name, string(role), hash, joinScope(scope), now, now)
 	if err != nil {
 		return fmt.Errorf("accounts: add: %w", err)
 	}
@@ -224,7 +296,7 @@ func (a *Accounts) Add(ctx context.Context, name string, role Role, password str
 
 // List returns every account, by name.
 func (a *Accounts) List(ctx context.Context) ([]Account, error) {
-	rows, err := a.r.QueryContext(ctx, `SELECT name, role, disabled, created_at FROM accounts ORDER BY name`)
+	rows, err := a.r.QueryContext(ctx, `SELECT name, role, disabled, created_at, municipalities FROM accounts ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("accounts: list: %w", err)
 	}
@@ -233,10 +305,12 @@ func (a *Accounts) List(ctx context.Context) ([]Account, error) {
 	for rows.Next() {
 		var acc Account
 		var created int64
-		if err := rows.Scan(&acc.Name, &acc.Role, &acc.Disabled, &created); err != nil {
+		var scope string
+		if err := rows.Scan(&acc.Name, &acc.Role, &acc.Disabled, &created, &scope); err != nil {
 			return nil, fmt.Errorf("accounts: list: %w", err)
 		}
 		acc.Created = unixMilli(created)
+		acc.Municipalities = splitScope(scope)
 		out = append(out, acc)
 	}
 	return out, rows.Err()
@@ -266,6 +340,25 @@ func (a *Accounts) SetPassword(ctx context.Context, name, password string) error
 	return a.update(ctx, name, `UPDATE accounts SET hash = ?, updated_at = ? WHERE name = ?`, hash, a.now().UnixMilli(), name)
 }
 
+// SetMunicipalities sets an account's scope; none is every municipality.
+// Its sessions go on: each request reads the scope afresh with the
+// session, so the change holds from the next one.
+func (a *Accounts) SetMunicipalities(ctx context.Context, name string, municipalities []string) error {
+	scope, err := cleanMunicipalities(municipalities)
+	if err != nil {
+		return err
+	}
+	res, err := a.w.ExecContext(ctx, `UPDATE accounts SET municipalities = ?, updated_at = ? WHERE name = ?`,
+		joinScope(scope), a.now().UnixMilli(), name)
+	if err != nil {
+		return fmt.Errorf("accounts: set municipalities: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNoAccount
+	}
+	return nil
+}
+
 // update runs one account change and ends the account's sessions in the
 // same transaction.
 func (a *Accounts) update(ctx context.Context, name, query string, args ...any) error {
@@ -293,10 +386,10 @@ func (a *Accounts) update(ctx context.Context, name, query string, args ...any) 
 // account.
 func (a *Accounts) Authenticate(ctx context.Context, name, password string) (Account, error) {
 	var acc Account
-	var hash string
+	var hash, scope string
 	var created int64
-	err := a.r.QueryRowContext(ctx, `SELECT name, role, hash, disabled, created_at FROM accounts WHERE name = ?`, name).
-		Scan(&acc.Name, &acc.Role, &hash, &acc.Disabled, &created)
+	err := a.r.QueryRowContext(ctx, `SELECT name, role, hash, disabled, created_at, municipalities FROM accounts WHERE name = ?`, name).
+		Scan(&acc.Name, &acc.Role, &hash, &acc.Disabled, &created, &scope)
 	found := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Account{}, fmt.Errorf("accounts: %w", err)
@@ -315,6 +408,7 @@ func (a *Accounts) Authenticate(ctx context.Context, name, password string) (Acc
 		return Account{}, ErrBadCredentials
 	}
 	acc.Created = unixMilli(created)
+	acc.Municipalities = splitScope(scope)
 	return acc, nil
 }
 
@@ -367,10 +461,11 @@ func (a *Accounts) Session(ctx context.Context, token string) (Session, error) {
 	}
 	var s Session
 	var accCreated, created, expires, seen int64
-	err := a.r.QueryRowContext(ctx, `SELECT a.name, a.role, a.created_at, s.csrf, s.created_at, s.expires_at, s.seen_at
+	var scope string
+	err := a.r.QueryRowContext(ctx, `SELECT a.name, a.role, a.created_at, a.municipalities, s.csrf, s.created_at, s.expires_at, s.seen_at
 		FROM sessions s JOIN accounts a ON a.name = s.account
 		WHERE s.token_hash = ? AND a.disabled = 0`, tokenHash(token)).
-		Scan(&s.Account.Name, &s.Account.Role, &accCreated, &s.CSRF, &created, &expires, &seen)
+		Scan(&s.Account.Name, &s.Account.Role, &accCreated, &scope, &s.CSRF, &created, &expires, &seen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, ErrNoSession
 	}
@@ -381,6 +476,7 @@ func (a *Accounts) Session(ctx context.Context, token string) (Session, error) {
 	started := unixMilli(created)
 	s.Expires = unixMilli(expires)
 	s.Account.Created = unixMilli(accCreated)
+	s.Account.Municipalities = splitScope(scope)
 	if now.After(s.Expires) || now.Sub(unixMilli(seen)) > SessionIdle || now.Before(started.Add(-5*time.Minute)) {
 		a.w.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash(token))
 		return Session{}, ErrNoSession
@@ -416,7 +512,5 @@ func (a *Accounts) PurgeSessions(ctx context.Context) (int64, error) {
 func SameToken(a, b string) bool {
 	return len(a) == len(b) && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
-
-// SetStaffContact stores (or, when empty, removes) a roster person's
 
 func unixMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

@@ -2,12 +2,15 @@ package accounts
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/safepoint-se/safepoint/internal/sqlitedb"
 	"github.com/safepoint-se/safepoint/node/nodetest"
 )
 
@@ -230,6 +233,214 @@ func TestDisabledAccountHasNoSession(t *testing.T) {
 	}
 	if _, err := a.Session(ctx, token); !errors.Is(err, ErrNoSession) {
 		t.Fatalf("session of a disabled account: %v", err)
+	}
+}
+
+func TestSees(t *testing.T) {
+	for _, tc := range []struct {
+		scope  []string
+		m      string
+		sees   bool
+		scoped bool
+	}{
+		{nil, "2309", true, false},
+		{[]string{}, "2309", true, false},
+		{nil, "", true, false},
+		{[]string{"2309", "2321"}, "2309", true, true},
+		{[]string{"2309", "2321"}, "2321", true, true},
+		{[]string{"2309", "2321"}, "2326", false, true},
+		{[]string{"2309"}, "", false, true}, // a point of unknown municipality
+	} {
+		acc := Account{Name: "eva", Role: RoleStaff, Municipalities: tc.scope}
+		if got := acc.Sees(tc.m); got != tc.sees {
+			t.Errorf("%v.Sees(%q) = %v, want %v", tc.scope, tc.m, got, tc.sees)
+		}
+		if got := acc.Scoped(); got != tc.scoped {
+			t.Errorf("%v.Scoped() = %v, want %v", tc.scope, got, tc.scoped)
+		}
+	}
+}
+
+func TestParseMunicipalities(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+		bad  string // the code the error names
+	}{
+		{in: "", want: nil},
+		{in: " ", want: nil},
+		{in: "2309", want: []string{"2309"}},
+		{in: "2321,2309", want: []string{"2309", "2321"}},
+		{in: " 2321 , 2309,2321,", want: []string{"2309", "2321"}},
+		{in: "2309,23x1", bad: "23x1"},
+		{in: "230", bad: "230"},
+		{in: "02309", bad: "02309"},
+		{in: "2309;2321", bad: "2309;2321"},
+		{in: "２３０９", bad: "２３０９"}, // full-width digits are not SCB's
+	} {
+		got, err := ParseMunicipalities(tc.in)
+		if tc.bad != "" {
+			if !errors.Is(err, ErrBadMunicipality) || !strings.Contains(err.Error(), `"`+tc.bad+`"`) {
+				t.Errorf("ParseMunicipalities(%q) = %v, %v; want an error naming %q", tc.in, got, err, tc.bad)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tc.want) || (tc.want == nil) != (got == nil) {
+			t.Errorf("ParseMunicipalities(%q) = %#v, %v; want %#v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// TestScope: an account's municipalities are stored sorted and once, and
+// come back through List, Authenticate and the session; none is all; a
+// bad code is refused by name and changes nothing.
+func TestScope(t *testing.T) {
+	ctx := context.Background()
+	a := openTest(t, filepath.Join(t.TempDir(), "safepoint.db"), nil)
+	const pw = "1234567890"
+
+	for _, tc := range []struct {
+		name    string
+		scope   []string
+		want    []string
+		refused bool
+		bad     string // the code a refusal names
+	}{
+		{name: "all", scope: nil},
+		{name: "all-empty", scope: []string{}},
+		{name: "one", scope: []string{"2309"}, want: []string{"2309"}},
+		{name: "several", scope: []string{" 2321", "2309", "2321 ", "2309"}, want: []string{"2309", "2321"}},
+		{name: "bad", scope: []string{"2309", "23 21"}, refused: true, bad: "23 21"},
+		{name: "blank", scope: []string{""}, refused: true, bad: ""},
+		{name: "letters", scope: []string{"Umeå"}, refused: true, bad: "Umeå"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := a.AddScoped(ctx, tc.name, RoleViewer, pw, tc.scope)
+			if tc.refused || err != nil {
+				if !tc.refused || !errors.Is(err, ErrBadMunicipality) || !strings.Contains(err.Error(), `"`+tc.bad+`"`) {
+					t.Fatalf("AddScoped(%q) = %v; want an error naming %q", tc.scope, err, tc.bad)
+				}
+				if _, err := a.Authenticate(ctx, tc.name, pw); !errors.Is(err, ErrBadCredentials) {
+					t.Errorf("a refused add made the account: %v", err)
+				}
+				return
+			}
+			acc, err := a.Authenticate(ctx, tc.name, pw)
+			if err != nil || !sameScope(acc.Municipalities, tc.want) {
+				t.Fatalf("Authenticate: %+v, %v; want scope %#v", acc, err, tc.want)
+			}
+			token, _, err := a.NewSession(ctx, acc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := a.Session(ctx, token)
+			if err != nil || !sameScope(s.Account.Municipalities, tc.want) {
+				t.Errorf("Session: %+v, %v; want scope %#v", s.Account, err, tc.want)
+			}
+			if s.Account.Scoped() != (tc.want != nil) || !s.Account.Sees("2309") {
+				t.Errorf("Session's account %+v: Scoped %v, Sees(2309) %v", s.Account, s.Account.Scoped(), s.Account.Sees("2309"))
+			}
+			list, _ := a.List(ctx)
+			i := slices.IndexFunc(list, func(acc Account) bool { return acc.Name == tc.name })
+			if i < 0 || !sameScope(list[i].Municipalities, tc.want) {
+				t.Errorf("List: %+v; want %s with scope %#v", list, tc.name, tc.want)
+			}
+		})
+	}
+
+	t.Run("set", func(t *testing.T) {
+		if err := a.AddScoped(ctx, "eva", RoleStaff, pw, []string{"2309"}); err != nil {
+			t.Fatal(err)
+		}
+		acc, _ := a.Authenticate(ctx, "eva", pw)
+		token, _, _ := a.NewSession(ctx, acc)
+		scope := func() []string {
+			t.Helper()
+			s, err := a.Session(ctx, token)
+			if err != nil {
+				t.Fatalf("the session after a scope change: %v; it should go on", err)
+			}
+			return s.Account.Municipalities
+		}
+		if err := a.SetMunicipalities(ctx, "eva", []string{"2326", "2321", "2326"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := scope(); !slices.Equal(got, []string{"2321", "2326"}) {
+			t.Errorf("the live session's scope after the change: %v", got)
+		}
+		if err := a.SetMunicipalities(ctx, "eva", []string{"2321", "x"}); !errors.Is(err, ErrBadMunicipality) || !strings.Contains(err.Error(), `"x"`) {
+			t.Errorf("SetMunicipalities with a bad code: %v", err)
+		}
+		if got := scope(); !slices.Equal(got, []string{"2321", "2326"}) {
+			t.Errorf("a refused change changed the scope to %v", got)
+		}
+		if err := a.SetMunicipalities(ctx, "eva", nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := scope(); got != nil {
+			t.Errorf("the scope reset to all reads %#v, want nil", got)
+		}
+		if err := a.SetMunicipalities(ctx, "nobody", []string{"2309"}); !errors.Is(err, ErrNoAccount) {
+			t.Errorf("SetMunicipalities of a missing account: %v", err)
+		}
+	})
+
+	t.Run("json", func(t *testing.T) {
+		for _, tc := range []struct {
+			acc  Account
+			want string
+		}{
+			{Account{Name: "a", Role: RoleViewer}, `{"name":"a","role":"viewer","disabled":false,"created":"0001-01-01T00:00:00Z"}`},
+			{Account{Name: "b", Role: RoleViewer, Municipalities: []string{"2309", "2321"}},
+				`{"name":"b","role":"viewer","disabled":false,"created":"0001-01-01T00:00:00Z","municipalities":["2309","2321"]}`},
+		} {
+			if b, err := json.Marshal(tc.acc); err != nil || string(b) != tc.want {
+				t.Errorf("%s as JSON: %s, %v; want %s", tc.acc.Name, b, err, tc.want)
+			}
+		}
+	})
+}
+
+// sameScope compares scopes, nil (all) apart from any list.
+func sameScope(got, want []string) bool {
+	return (got == nil) == (want == nil) && slices.Equal(got, want)
+}
+
+// TestScopeMigration: a database from before scopes keeps its accounts
+// and their sessions, and every one of them sees all municipalities.
+func TestScopeMigration(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "safepoint.db")
+	w, err := sqlitedb.OpenWriter(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlitedb.Migrate(ctx, w, "accounts", steps[:1]); err != nil {
+		t.Fatal(err)
+	}
+	hash, err := HashPassword("1234567890")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Exec(`INSERT INTO accounts (name, role, hash, created_at, updated_at) VALUES ('eva', 'admin', ?, 1, 1)`, hash); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Exec(`INSERT INTO sessions (token_hash, account, csrf, created_at, expires_at, seen_at)
+		VALUES (?, 'eva', 'c', ?, ?, ?)`, tokenHash("tok"), time.Now().UnixMilli(), time.Now().Add(time.Hour).UnixMilli(), time.Now().UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+
+	a := openTest(t, file, nil)
+	acc, err := a.Authenticate(ctx, "eva", "1234567890")
+	if err != nil || acc.Role != RoleAdmin || acc.Scoped() {
+		t.Fatalf("eva after the migration: %+v, %v", acc, err)
+	}
+	if s, err := a.Session(ctx, "tok"); err != nil || s.Account.Name != "eva" || s.Account.Municipalities != nil {
+		t.Errorf("eva's session after the migration: %+v, %v", s, err)
+	}
+	if err := a.SetMunicipalities(ctx, "eva", []string{"2309"}); err != nil {
+		t.Errorf("scoping a migrated account: %v", err)
 	}
 }
 
