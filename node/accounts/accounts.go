@@ -113,12 +113,13 @@ func ParseMunicipalities(list string) ([]string, error) {
 			codes = append(codes, c)
 		}
 	}
-	return cleanMunicipalities(codes)
+	return CleanMunicipalities(codes)
 }
 
-// cleanMunicipalities checks every code of a scope and returns them sorted,
-// each once, or nil for none.
-func cleanMunicipalities(codes []string) ([]string, error) {
+// CleanMunicipalities checks every code of a scope (surrounding spaces
+// tolerated) and returns them sorted, each once; nil for none, which is
+// every municipality. The error names the first code that is not one.
+func CleanMunicipalities(codes []string) ([]string, error) {
 	if len(codes) == 0 {
 		return nil, nil
 	}
@@ -271,7 +272,7 @@ func (a *Accounts) AddScoped(ctx context.Context, name string, role Role, passwo
 	if !role.Valid() {
 		return ErrBadRole
 	}
-	scope, err := cleanMunicipalities(municipalities)
+	scope, err := CleanMunicipalities(municipalities)
 	if err != nil {
 		return err
 	}
@@ -344,7 +345,7 @@ func (a *Accounts) SetPassword(ctx context.Context, name, password string) error
 // Its sessions go on: each request reads the scope afresh with the
 // session, so the change holds from the next one.
 func (a *Accounts) SetMunicipalities(ctx context.Context, name string, municipalities []string) error {
-	scope, err := cleanMunicipalities(municipalities)
+	scope, err := CleanMunicipalities(municipalities)
 	if err != nil {
 		return err
 	}

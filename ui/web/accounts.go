@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -24,11 +25,13 @@ func (s *Site) listAccounts(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, accs)
 }
 
-// AccountRequest is the body of POST /api/staff/accounts.
+// AccountRequest is the body of POST /api/staff/accounts. Municipalities,
+// SCB codes, limit the account at central; none is every municipality.
 type AccountRequest struct {
-	Name     string        `json:"name"`
-	Role     accounts.Role `json:"role"`
-	Password string        `json:"password"`
+	Name           string        `json:"name"`
+	Role           accounts.Role `json:"role"`
+	Password       string        `json:"password"`
+	Municipalities []string      `json:"municipalities,omitempty"`
 }
 
 func (s *Site) addAccount(w http.ResponseWriter, r *http.Request) {
@@ -36,10 +39,22 @@ func (s *Site) addAccount(w http.ResponseWriter, r *http.Request) {
 	if !ReadJSONLimit(w, r, &req, maxLoginBodySize) {
 		return
 	}
-	err := s.accounts.Add(r.Context(), strings.TrimSpace(req.Name), req.Role, req.Password)
+	scope, err := accounts.CleanMunicipalities(req.Municipalities)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	// An admin limited to some municipalities makes accounts within them
+	// only: else a new account would be the way out of the limit.
+	if me := SessionFrom(r.Context()).Account; me.Scoped() && !within(me, scope) {
+		WriteError(w, http.StatusForbidden, fmt.Sprintf("your account sees only municipalities %s: a new account must be limited to them too",
+			strings.Join(me.Municipalities, ",")))
+		return
+	}
+	err = s.accounts.AddScoped(r.Context(), strings.TrimSpace(req.Name), req.Role, req.Password, scope)
 	switch {
 	case err == nil:
-		s.logger.Info("Account added", "role", req.Role)
+		s.logger.Info("Account added", "role", req.Role, "municipalities", len(scope))
 		WriteJSON(w, http.StatusCreated, map[string]string{"name": strings.TrimSpace(req.Name)})
 	case errors.Is(err, accounts.ErrAccountExists):
 		WriteError(w, http.StatusConflict, err.Error())
@@ -49,6 +64,20 @@ func (s *Site) addAccount(w http.ResponseWriter, r *http.Request) {
 		s.logger.Error("Adding an account failed", "err", err)
 		WriteError(w, http.StatusServiceUnavailable, "could not add the account; try again")
 	}
+}
+
+// within reports whether a scope lies inside the account's: some
+// municipalities, each one the account sees.
+func within(acc accounts.Account, scope []string) bool {
+	if len(scope) == 0 {
+		return !acc.Scoped()
+	}
+	for _, m := range scope {
+		if !acc.Sees(m) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Site) disableAccount(w http.ResponseWriter, r *http.Request) {

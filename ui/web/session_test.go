@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -284,6 +286,11 @@ func TestAccountsAPI(t *testing.T) {
 		{"empty name", `{"name":"","role":"staff","password":"cecilia-password"}`, 400},
 		{"unknown field", `{"name":"cecilia","role":"staff","password":"cecilia-password","hash":"$argon2id$"}`, 400},
 		{"not JSON", `name=cecilia`, 400},
+		{"scoped", `{"name":"sara","role":"viewer","password":"sara-password-1","municipalities":["2321"," 2309","2321"]}`, 201},
+		{"scope of all", `{"name":"tove","role":"viewer","password":"tove-password-1","municipalities":[]}`, 201},
+		{"bad municipality", `{"name":"ulla","role":"viewer","password":"ulla-password-1","municipalities":["2309","23x1"]}`, 400},
+		{"blank municipality", `{"name":"ulla","role":"viewer","password":"ulla-password-1","municipalities":[""]}`, 400},
+		{"municipalities as a string", `{"name":"ulla","role":"viewer","password":"ulla-password-1","municipalities":"2309"}`, 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -295,6 +302,9 @@ func TestAccountsAPI(t *testing.T) {
 				t.Errorf("error answer without a JSON error: %s", r)
 			}
 		})
+	}
+	if r := admin.PostJSON(t, "/api/staff/accounts", `{"name":"ulla","role":"viewer","password":"ulla-password-1","municipalities":["23x1"]}`); !strings.Contains(r.ErrorText(), `"23x1"`) {
+		t.Errorf("a bad municipality: %s; want the error to name it", r)
 	}
 
 	r := admin.Get(t, "/api/staff/accounts")
@@ -310,19 +320,25 @@ func TestAccountsAPI(t *testing.T) {
 	if err := json.Unmarshal(r.Body, &list); err != nil {
 		t.Fatalf("listing: %v", err)
 	}
-	got := map[string]string{}
+	got, scopes := map[string]string{}, map[string]string{}
 	for _, a := range list {
 		name, _ := a["name"].(string)
 		role, _ := a["role"].(string)
 		got[name] = role
+		if m, ok := a["municipalities"]; ok {
+			scopes[name] = fmt.Sprint(m)
+		}
 		for k := range a {
-			if k != "name" && k != "role" && k != "disabled" && k != "created" {
+			if k != "name" && k != "role" && k != "disabled" && k != "created" && k != "municipalities" {
 				t.Errorf("account %s has the field %q", name, k)
 			}
 		}
 	}
-	if want := map[string]string{"adam": "admin", "bertil": "staff", "vera": "viewer"}; !maps.Equal(got, want) {
+	if want := map[string]string{"adam": "admin", "bertil": "staff", "vera": "viewer", "sara": "viewer", "tove": "viewer"}; !maps.Equal(got, want) {
 		t.Errorf("accounts %v, want %v", got, want)
+	}
+	if want := map[string]string{"sara": "[2309 2321]"}; !maps.Equal(scopes, want) {
+		t.Errorf("municipalities listed %v, want %v (none for every municipality)", scopes, want)
 	}
 
 	bertil := webtest.Login(t, e.Srv, "bertil", "bertil-password")
@@ -351,6 +367,61 @@ func TestAccountsAPI(t *testing.T) {
 	}
 	if after := webtest.EventCount(t, e.Log); after != before {
 		t.Errorf("account changes wrote %d events: accounts are never events", after-before)
+	}
+}
+
+// TestScopedAdmin: the session carries the account's municipalities to
+// every handler, and an admin limited to some makes accounts within them
+// only.
+func TestScopedAdmin(t *testing.T) {
+	e := newNodeEnv(t, web.Options{}, false, nil)
+	if err := e.Accounts.AddScoped(context.Background(), "greta", accounts.RoleAdmin, "greta-password-1", []string{"2321", "2309"}); err != nil {
+		t.Fatal(err)
+	}
+	greta := webtest.Login(t, e.Srv, "greta", "greta-password-1")
+	r := greta.Get(t, "/api/staff/state")
+	var st struct {
+		Me accounts.Account `json:"me"`
+	}
+	if err := json.Unmarshal(r.Body, &st); err != nil || r.Code != http.StatusOK {
+		t.Fatalf("state: %s, %v", r, err)
+	}
+	if !slices.Equal(st.Me.Municipalities, []string{"2309", "2321"}) || !st.Me.Sees("2321") || st.Me.Sees("2326") {
+		t.Errorf("greta's session account %+v, want municipalities 2309 and 2321", st.Me)
+	}
+
+	for _, tt := range []struct {
+		name, scope string
+		code        int
+	}{
+		{"all", ``, http.StatusForbidden},
+		{"empty", `,"municipalities":[]`, http.StatusForbidden},
+		{"wider", `,"municipalities":["2309","2326"]`, http.StatusForbidden},
+		{"bad code", `,"municipalities":["2309","x"]`, http.StatusBadRequest},
+		{"same", `,"municipalities":["2321","2309"]`, http.StatusCreated},
+		{"narrower", `,"municipalities":[" 2321"]`, http.StatusCreated},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `{"name":"` + tt.name + `","role":"staff","password":"a-password-123"` + tt.scope + `}`
+			r := greta.PostJSON(t, "/api/staff/accounts", body)
+			if r.Code != tt.code {
+				t.Errorf("got %s, want %d", r, tt.code)
+			}
+			if r.Code == http.StatusForbidden && !strings.Contains(r.ErrorText(), "2309,2321") {
+				t.Errorf("the refusal does not say the admin's municipalities: %s", r)
+			}
+		})
+	}
+	list, err := e.Accounts.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range list {
+		names = append(names, a.Name+fmt.Sprint(a.Municipalities))
+	}
+	if got := strings.Join(names, " "); got != "greta[2309 2321] narrower[2321] same[2309 2321]" {
+		t.Errorf("accounts %s", got)
 	}
 }
 
