@@ -134,13 +134,10 @@ type Need struct {
 // Urgent reports whether a need's urgency is high or life-threatening.
 func Urgent(urgency string) bool { return urgency == "high" || urgency == "life-threatening" }
 
-// urgencyRank ranks an urgency: the more urgent, the higher.
-func urgencyRank(u string) int {
-	if i := slices.Index(node.Urgencies, u); i >= 0 {
-		return i + 1 // Urgencies runs from least to most urgent
-	}
-	return 0
-}
+// urgencyRank grows with urgency (node.Urgencies runs from low to
+// life-threatening); an unknown urgency ranks below low. Needs sorts by it
+// descending: most urgent first.
+func urgencyRank(u string) int { return slices.Index(node.Urgencies, u) + 1 }
 
 // Scope says which municipalities' points a reader may see; nil sees all.
 type Scope func(municipality string) bool
