@@ -235,7 +235,7 @@ func pointLink(id string) string { return "/central/points/" + url.PathEscape(id
 func pointRowOf(p picture.Point, now time.Time) pointRow {
 	confirmed := p.Online || p.LastHeard != nil && !now.IsZero() && now.Sub(*p.LastHeard) <= staleAfter
 	row := pointRow{ID: p.ID, Name: p.Name, Municipality: p.Municipality, Anchor: "p-" + p.ID, Link: pointLink(p.ID),
-		Reported: true, Status: statusOf(p.Status), Online: p.Online, Backlog: p.Backlog,
+		Reported: p.LastEvent != nil, Status: statusOf(p.Status), Online: p.Online, Backlog: p.Backlog,
 		Heard: ageOf(p.LastHeard, now, p.Online), Location: p.Location}
 	if a := p.Activation; a != nil {
 		// The municipality's own decision: never old, however long ago.

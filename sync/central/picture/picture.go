@@ -69,6 +69,7 @@ type point struct {
 	held  uint64              // every seq 1..held is folded in
 	ahead map[uint64]struct{} // folded seqs above held+1
 	down  uint64              // downlink stream 1..down folded in
+	last  node.HLC            // the greatest HLC of the origin's own events
 	dirty bool                // changed since last written out
 
 	heard        time.Time // last message from the node; zero when unknown
@@ -114,7 +115,7 @@ func (p *Picture) Resume(ctx context.Context, file string) (map[string]uint64, e
 		return nil, fmt.Errorf("picture: %w", err)
 	}
 	p.w, p.r = w, r
-	rows, err := r.QueryContext(ctx, `SELECT origin, version, held, down, heard_at, state FROM point_snapshots`)
+	rows, err := r.QueryContext(ctx, `SELECT origin, version, held, down, heard_at, last_own, state FROM point_snapshots`)
 	if err != nil {
 		return nil, fmt.Errorf("picture: %w", err)
 	}
@@ -126,11 +127,11 @@ func (p *Picture) Resume(ctx context.Context, file string) (map[string]uint64, e
 	for rows.Next() {
 		var (
 			origin, version string
-			h, down         int64
+			h, down, last   int64
 			heard           sql.NullInt64
 			state           []byte
 		)
-		if err := rows.Scan(&origin, &version, &h, &down, &heard, &state); err != nil {
+		if err := rows.Scan(&origin, &version, &h, &down, &heard, &last, &state); err != nil {
 			return nil, fmt.Errorf("picture: %w", err)
 		}
 		st, err := node.RestoreState(state)
@@ -140,7 +141,7 @@ func (p *Picture) Resume(ctx context.Context, file string) (map[string]uint64, e
 			continue
 		}
 		pt := newPoint(st)
-		pt.held, pt.down = uint64(h), uint64(down)
+		pt.held, pt.down, pt.last = uint64(h), uint64(down), node.HLC(last)
 		if heard.Valid {
 			pt.heard = time.UnixMilli(heard.Int64).UTC()
 		}
@@ -191,6 +192,7 @@ func (p *Picture) Fold(events ...node.Event) {
 		pt.st.Fold(events[i:j]...)
 		for _, e := range events[i:j] {
 			pt.advance(e.Seq)
+			pt.last = max(pt.last, e.HLC)
 		}
 		pt.dirty = true
 		pt.foldVer++
@@ -354,6 +356,7 @@ func (p *Picture) Save(ctx context.Context) error {
 	type row struct {
 		origin      string
 		held, down  uint64
+		last        node.HLC
 		heard       sql.NullInt64
 		state       []byte
 		pt          *point
@@ -376,7 +379,7 @@ func (p *Picture) Save(ctx context.Context) error {
 			continue
 		}
 		b, err := pt.st.Snapshot()
-		r := row{origin: id, held: pt.held, down: pt.down, state: b, pt: pt, foldVersion: pt.foldVer}
+		r := row{origin: id, held: pt.held, down: pt.down, last: pt.last, state: b, pt: pt, foldVersion: pt.foldVer}
 		if !pt.heard.IsZero() {
 			r.heard = sql.NullInt64{Int64: pt.heard.UnixMilli(), Valid: true}
 		}
@@ -394,15 +397,16 @@ func (p *Picture) Save(ctx context.Context) error {
 		return fmt.Errorf("picture: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO point_snapshots (origin, version, held, down, heard_at, state, saved_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (origin) DO UPDATE SET version = excluded.version,
-		held = excluded.held, down = excluded.down, heard_at = excluded.heard_at, state = excluded.state, saved_at = excluded.saved_at`)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO point_snapshots (origin, version, held, down, heard_at, last_own, state, saved_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (origin) DO UPDATE SET version = excluded.version,
+		held = excluded.held, down = excluded.down, heard_at = excluded.heard_at, last_own = excluded.last_own,
+		state = excluded.state, saved_at = excluded.saved_at`)
 	if err != nil {
 		return fmt.Errorf("picture: %w", err)
 	}
 	now := time.Now().UnixMilli()
 	for _, r := range out {
-		if _, err := stmt.ExecContext(ctx, r.origin, node.FoldVersion, int64(r.held), int64(r.down), r.heard, r.state, now); err != nil {
+		if _, err := stmt.ExecContext(ctx, r.origin, node.FoldVersion, int64(r.held), int64(r.down), r.heard, int64(r.last), r.state, now); err != nil {
 			return fmt.Errorf("picture: %w", err)
 		}
 	}

@@ -268,41 +268,11 @@ func (p Point) status(silent bool) string {
 	return StatusOK
 }
 
-// lastOwn is the latest HLC among a point's own events in a view.
-func lastOwn(v node.View) node.HLC {
-	var h node.HLC
-	bump := func(x node.HLC) { h = max(h, x) }
-	if v.Power != nil {
-		bump(v.Power.At)
-	}
-	for _, s := range v.Services {
-		if s.Since != nil {
-			bump(*s.Since)
-		}
-	}
-	for _, c := range v.CheckIns {
-		bump(c.Recorded)
-	}
-	for _, r := range v.Reports {
-		bump(max(r.Recorded, r.Updated))
-	}
-	for _, it := range v.Inventory {
-		bump(it.Counted)
-	}
-	for _, r := range v.Roster {
-		bump(r.Changed)
-	}
-	for _, j := range v.Journal {
-		bump(j.Recorded)
-	}
-	return h
-}
-
 // summary is point id's summary at now, from the cache when nothing has
 // changed, with its JSON.
 func (p *Picture) summary(id string, pt *point, now time.Time) (Point, []Need, []byte) {
 	p.mu.RLock()
-	foldVer, linkVer, heard, online, backlog, municipality, sent := pt.foldVer, pt.linkVer, pt.heard, pt.online, pt.backlog, pt.municipality, pt.sent
+	foldVer, linkVer, heard, online, backlog, municipality, sent, last := pt.foldVer, pt.linkVer, pt.heard, pt.online, pt.backlog, pt.municipality, pt.sent, pt.last
 	p.mu.RUnlock()
 	c := &pt.cache
 	c.mu.Lock()
@@ -310,9 +280,7 @@ func (p *Picture) summary(id string, pt *point, now time.Time) (Point, []Need, [
 	if c.foldVer != foldVer {
 		v := pt.st.View()
 		c.base, c.needs = summarise(id, v)
-		if h := lastOwn(v); h != 0 {
-			c.base.LastEvent = at(h)
-		}
+		c.base.LastEvent = at(last)
 		c.foldVer, c.json = foldVer, nil
 	}
 	full := c.base

@@ -6,6 +6,7 @@ CREATE TABLE point_snapshots (
     held     INTEGER NOT NULL, -- every event 1..held of origin is folded in
     down     INTEGER NOT NULL, -- the node's downlink stream 1..down is folded in
     heard_at INTEGER,          -- Unix milliseconds: the node last heard from
+    last_own INTEGER NOT NULL DEFAULT 0, -- the greatest HLC of origin's own events
     state    BLOB    NOT NULL, -- node.State.Snapshot
     saved_at INTEGER NOT NULL  -- Unix milliseconds
 ) WITHOUT ROWID;
