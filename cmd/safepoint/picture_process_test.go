@@ -75,6 +75,10 @@ func TestSituationPicture(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("check-in: %d %s", resp.StatusCode, b)
 	}
+	var checkin struct{ ID string }
+	if err := json.Unmarshal(b, &checkin); err != nil || checkin.ID == "" {
+		t.Fatalf("check-in answer %s: %v", b, err)
+	}
 	report := func(pt *point, urgency, text string) string {
 		resp, b := pt.staff.do(http.MethodPost, "/api/reports", fmt.Sprintf(`{"category": "medical", "urgency": %q, "text": %q}`, urgency, text),
 			map[string]string{"Content-Type": "application/json"})
@@ -120,7 +124,10 @@ func TestSituationPicture(t *testing.T) {
 		Points []struct {
 			ID, Name, Municipality string
 			Location               *struct{ Lat, Lon float64 }
-			People                 struct{ Households, People, NeedsHelp int }
+			People                 struct {
+				Households, People int
+				NeedsHelp          int `json:"needs_help"`
+			}
 		}
 	}
 	if code, body := get(office, "/api/central/points"); code != http.StatusOK || json.Unmarshal([]byte(body), &list) != nil || len(list.Points) != 2 {
@@ -161,7 +168,7 @@ func TestSituationPicture(t *testing.T) {
 		t.Errorf("scoped needs: %+v", n)
 	}
 	for _, path := range []string{"/api/central/points", "/api/central/needs?status=all", "/api/central/points.geojson",
-		"/api/central/needs.csv", "/api/central/alerts", "/api/nodes", "/central", "/central/print"} {
+		"/api/central/needs.csv", "/api/nodes", "/central", "/central/print"} {
 		code, body := get(ljusdal, path)
 		if code != http.StatusOK || !strings.Contains(body, "byhuset-norrby") || strings.Contains(body, "macken-delsbo") {
 			t.Errorf("scoped %s: %d, Norrby there %v, Delsbo there %v", path, code,
@@ -177,8 +184,12 @@ func TestSituationPicture(t *testing.T) {
 
 	// Privacy: the resident's name and number are at the node, and in no
 	// answer of central's, nor its log, nor its files.
-	if resp, b := points[0].staff.do(http.MethodGet, "/api/staff/state", "", nil); resp.StatusCode != http.StatusOK {
-		t.Fatalf("node state: %d %s", resp.StatusCode, b)
+	if resp, b := points[0].staff.do(http.MethodGet, "/api/staff/checkins/"+checkin.ID+"/personal", "", nil); resp.StatusCode != http.StatusOK ||
+		!strings.Contains(string(b), name) || !strings.Contains(string(b), phone) {
+		t.Fatalf("the node does not hold the resident's name and number: %d %s", resp.StatusCode, b)
+	}
+	if code, body := get(ljusdal, "/api/central/alerts"); code != http.StatusOK || strings.Contains(body, "macken-delsbo") {
+		t.Errorf("scoped alerts: %d %s", code, body)
 	}
 	for _, path := range []string{"/api/central/points", "/api/central/points/byhuset-norrby", "/api/central/needs?status=all",
 		"/api/central/points.geojson", "/api/central/needs.csv", "/api/central/alerts", "/api/nodes", "/central",
