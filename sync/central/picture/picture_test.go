@@ -211,7 +211,7 @@ func TestAlerts(t *testing.T) {
 	now = base.Add(60 * time.Minute) // 46 min after the last event; the urgent need 55 min open
 	got := kinds()
 	want := []string{
-		fmt.Sprintf("need:a-1:r1 acked=false"),
+		"need:a-1:r1 acked=false",
 		fmt.Sprintf("power:a-1:%d acked=false", since),
 		fmt.Sprintf("silent:a-1:%d acked=false", base.Add(14*time.Minute).UnixMilli()),
 	}
