@@ -49,3 +49,13 @@ func (c Chemistry) Charge(volts float64) (soc, perVolt float64) {
 	slope := (hi[1] - lo[1]) / (hi[0] - lo[0])
 	return lo[1] + (volts-lo[0])*slope, slope
 }
+
+// Range is the resting voltage of an empty and of a full battery of the
+// chemistry; ok is false for an unknown one.
+func (c Chemistry) Range() (empty, full float64, ok bool) {
+	t := restingCurve[c]
+	if len(t) == 0 {
+		return 0, 0, false
+	}
+	return t[0][0], t[len(t)-1][0], true
+}

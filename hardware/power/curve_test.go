@@ -37,3 +37,12 @@ func TestCharge(t *testing.T) {
 		t.Errorf("unknown chemistry gave %v, want NaN", soc)
 	}
 }
+
+func TestRange(t *testing.T) {
+	if e, f, ok := LiIon2S.Range(); !ok || e != 6 || f != 8.4 {
+		t.Errorf("li-ion-2s: %v–%v V (%v), want 6–8.4 V", e, f, ok)
+	}
+	if _, _, ok := Chemistry("").Range(); ok {
+		t.Error("no chemistry has a range")
+	}
+}
