@@ -45,11 +45,11 @@ func TestHardwareProbeNoBus(t *testing.T) {
 	}
 }
 
-// TestNodeWithoutItsHAT: a node started with --power hat:x728 on a machine
+// TestHardwareMissingHAT: a node started with --power hat:x728 on a machine
 // without I2C starts, serves every page, shows the power as unknown with
 // the reason on the board (not to residents), and records the source lost
 // once.
-func TestNodeWithoutItsHAT(t *testing.T) {
+func TestHardwareMissingHAT(t *testing.T) {
 	skipWithI2C(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	addUser(t, dir, "eva", "staff", "eva password 1")
