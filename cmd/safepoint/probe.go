@@ -67,6 +67,7 @@ type survey struct {
 
 func realSurvey() func() survey {
 	return func() survey {
+		machine.Init() // the GPIO chips are periph's, found at Init; an error here shows as none
 		return survey{model: machine.Model(), buses: machine.Buses(), chips: machine.Chips()}
 	}
 }
