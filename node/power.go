@@ -34,6 +34,9 @@ func (p PowerChanged) valid() bool { return true }
 type PowerSource struct {
 	Source string `json:"source"`
 	State  string `json:"state"` // "lost" or "restored"
+	// Reason is why it was lost: the driver's error, which may name an
+	// address (a NUT server's), never a credential.
+	Reason string `json:"reason,omitempty"`
 }
 
 func (p PowerSource) valid() bool { return true }

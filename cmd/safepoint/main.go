@@ -32,6 +32,7 @@ func commands() []command {
 		{"broker-config", "add a node or a central to the MQTT broker's users and ACL", runBrokerConfig},
 		{"user", "manage staff accounts: add, list, disable, enable, passwd, scope", runUser},
 		{"dump", "print every event of a log as JSON lines", runDump},
+		{"hardware", "look at the power hardware: hardware probe finds the HAT or shunt and reads it", runHardware},
 		{"version", "print the version", runVersion},
 		{"help", "list the commands, or show one command's flags", nil},
 	}

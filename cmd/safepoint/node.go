@@ -126,6 +126,8 @@ func defaultNodeConfig() nodeConfig {
 		PostRate:  12,
 		PostBurst: 10,
 
+		powerConfig: powerConfig{I2CBus: "1"},
+
 		RetentionDays: eventlog.DefaultRetentionDays,
 	}
 }
@@ -147,7 +149,12 @@ func nodeFlags(cfg *nodeConfig, configPath *string, stderr io.Writer) *flag.Flag
 	fs.IntVar(&cfg.PostBurst, "post-burst", cfg.PostBurst, "public submissions one device may make `at once`")
 	fs.StringVar(&cfg.PortalHost, "portal-host", cfg.PortalHost, "`host` name or address phones reach the portal at; plain-HTTP requests for any other host are sent there")
 	fs.StringVar(&cfg.LangDir, "lang-dir", cfg.LangDir, "`directory` of extra language files (*.toml) for the resident pages")
-	fs.StringVar(&cfg.Spec, "power", cfg.Spec, "power source `spec`: sim, sim:FILE (a scenario), nut://host[:3493]/ups; empty watches none")
+	fs.StringVar(&cfg.Spec, "power", cfg.Spec, "power source `spec`: sim, sim:FILE (a scenario), nut://host[:3493]/ups;\n"+
+		"hat:waveshare-ups-b, hat:waveshare-ups-c, hat:x728, hat:x1200 (UPS HATs);\n"+
+		"ina219:bus=1,addr=0x40,shunt=0.001,max=20A,chem=lead-acid-12v (a shunt on a battery bank);\n"+
+		"gpio:mains=GPIO17,generator=GPIO27[,active=low|high][,pull=up|down|none] (relay contacts);\n"+
+		"ina219:…+gpio:… (both); empty watches none. See docs/HARDWARE.md and 'safepoint hardware probe'")
+	fs.StringVar(&cfg.I2CBus, "i2c-bus", cfg.I2CBus, "I2C `bus` of hat: and ina219: (1 is /dev/i2c-1, the Pi's header)")
 	fs.StringVar(&cfg.User, "power-user", cfg.User, "NUT `user` (upsd.users, with upsmon secondary)")
 	fs.StringVar(&cfg.PasswordFile, "power-password-file", cfg.PasswordFile, "`file` holding the NUT user's password")
 	fs.StringVar(&cfg.Chemistry, "battery-chemistry", cfg.Chemistry, "battery `chemistry`: lead-acid-12v, lifepo4-4s, li-ion-2s, li-ion-1s")

@@ -19,6 +19,7 @@ import (
 // powerConfig is the node's power configuration (part of nodeConfig).
 type powerConfig struct {
 	Spec         string        `toml:"power"`
+	I2CBus       string        `toml:"i2c_bus"`
 	User         string        `toml:"power_user"`
 	PasswordFile string        `toml:"power_password_file"`
 	Chemistry    string        `toml:"battery_chemistry"`
@@ -79,6 +80,18 @@ func openPower(pc powerConfig) (powermon.Source, string, powermon.Battery, io.Cl
 		}
 		c := nut.New(addr, opts)
 		return c, "nut", bat, c, nil
+	case isHardware(spec):
+		hw, err := parseHardware(spec, pc.I2CBus, bat.Chemistry)
+		if err != nil {
+			return nil, "", bat, nil, err
+		}
+		if bat.Chemistry == "" {
+			bat.Chemistry = hw.chemistry()
+		}
+		// Opened on the first read, not here: a missing bus or HAT is a
+		// power source lost, not a node that cannot start.
+		src := &hardwareSource{spec: hw, host: realHost}
+		return src, hw.kind(), bat, src, nil
 	}
 	return nil, "", bat, nil, fmt.Errorf("--power %q: not a power source; use one of %s", spec, powerSpecs)
 }
@@ -96,15 +109,21 @@ func (pc powerConfig) validate() error {
 		// source that does not exist.
 		return fmt.Errorf("--power %q: not a power source; use one of %s", pc.Spec, powerSpecs)
 	}
+	if isHardware(pc.Spec) {
+		if _, err := parseHardware(pc.Spec, pc.I2CBus, power.Chemistry(pc.Chemistry)); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
 // powerSpecs are the --power spellings, for errors and help.
-const powerSpecs = "sim, sim:FILE, nut://host[:3493]/ups"
+const powerSpecs = "sim, sim:FILE, nut://host[:3493]/ups, hat:BOARD (waveshare-ups-b, waveshare-ups-c, x728, x1200), " +
+	"ina219:bus=1,addr=0x40,shunt=0.001,max=20A,chem=lead-acid-12v, gpio:mains=GPIO17,generator=GPIO27, ina219:…+gpio:…"
 
 // knownSource reports whether spec names a power source this program has.
 func knownSource(spec string) bool {
-	return spec == "sim" || strings.HasPrefix(spec, "sim:") || strings.HasPrefix(spec, "nut://")
+	return spec == "sim" || strings.HasPrefix(spec, "sim:") || strings.HasPrefix(spec, "nut://") || isHardware(spec)
 }
 
 // shutdownAction runs the configured shutdown command through /bin/sh.

@@ -15,7 +15,9 @@ func TestPowerSpecErrors(t *testing.T) {
 		capacityAh float64
 	}{
 		{spec: "bogus://", want: `--power "bogus://": not a power source; use one of sim, sim:FILE, nut://`, not: "--battery-ah"},
-		{spec: "hat:nonesuch", want: "not a power source", not: "--battery-ah"},
+		{spec: "hat:nonesuch", want: "not a board this program knows; hat: takes one of waveshare-ups-b, waveshare-ups-c, x1200, x728", not: "--battery-ah"},
+		{spec: "hat:x728"},
+		{spec: "pijuice:", want: "not a power source"},
 		{spec: "simulator", want: "not a power source"},
 		{spec: "sim", chemistry: "unobtainium", want: "--battery-chemistry"},
 		{spec: "nut://127.0.0.1/ups"},

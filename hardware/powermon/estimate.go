@@ -2,7 +2,6 @@ package powermon
 
 import (
 	"math"
-	"sort"
 	"time"
 
 	"github.com/safepoint-se/safepoint/hardware/power"
@@ -49,46 +48,6 @@ func (b Battery) withDefaults() Battery {
 		}
 	}
 	return b
-}
-
-// ocvTable maps resting (open-circuit) voltage to state of charge per
-// chemistry, from published resting-voltage charts. The estimator's own: it
-// is deliberately not the simulator's model.
-var ocvTable = map[power.Chemistry][][2]float64{ // {volts, fraction}, ascending
-	power.LeadAcid12V: {{11.80, 0}, {11.90, .10}, {12.00, .20}, {12.08, .30}, {12.16, .40}, {12.24, .50},
-		{12.32, .60}, {12.40, .70}, {12.50, .80}, {12.60, .90}, {12.70, 1}},
-	power.LiFePO4x4: {{10.0, 0}, {12.0, .05}, {12.5, .09}, {12.8, .14}, {12.9, .17}, {13.0, .20},
-		{13.13, .30}, {13.2, .40}, {13.25, .70}, {13.33, .90}, {13.45, .99}, {13.6, 1}},
-	power.LiIon1S: {{3.00, 0}, {3.45, .05}, {3.68, .10}, {3.74, .20}, {3.77, .30}, {3.79, .40},
-		{3.82, .50}, {3.87, .60}, {3.92, .70}, {3.98, .80}, {4.06, .90}, {4.20, 1}},
-}
-
-func init() {
-	two := make([][2]float64, len(ocvTable[power.LiIon1S]))
-	for i, p := range ocvTable[power.LiIon1S] {
-		two[i] = [2]float64{2 * p[0], p[1]}
-	}
-	ocvTable[power.LiIon2S] = two
-}
-
-// socFromVoltage reads a state of charge off the resting-voltage table and
-// says how much to trust it: the table's slope there, in fraction per volt
-// (the LiFePO4 plateau is nearly flat, so its voltage says little).
-func socFromVoltage(c power.Chemistry, v float64) (soc, perVolt float64) {
-	t := ocvTable[c]
-	if len(t) == 0 {
-		return math.NaN(), 0
-	}
-	if v <= t[0][0] {
-		return 0, 0
-	}
-	if v >= t[len(t)-1][0] {
-		return 1, 0
-	}
-	i := sort.Search(len(t), func(i int) bool { return t[i][0] >= v })
-	lo, hi := t[i-1], t[i]
-	slope := (hi[1] - lo[1]) / (hi[0] - lo[0])
-	return lo[1] + (v-lo[0])*slope, slope
 }
 
 // Estimate is the estimator's view of the battery.
@@ -197,7 +156,7 @@ func (e *Estimator) Update(r power.Reading) {
 	if amps > 0 {
 		resting += amps * e.bat.Ohms // the drop across the internal resistance
 	}
-	vsoc, perVolt := socFromVoltage(e.bat.Chemistry, resting)
+	vsoc, perVolt := e.bat.Chemistry.Charge(resting)
 	if math.IsNaN(vsoc) {
 		return
 	}
@@ -236,8 +195,8 @@ func (e *Estimator) Update(r power.Reading) {
 // is gross.
 func (e *Estimator) grossly(resting, amps, vsoc float64) bool {
 	d := 0.05 + amps*e.bat.Ohms
-	lo, _ := socFromVoltage(e.bat.Chemistry, resting-d)
-	hi, _ := socFromVoltage(e.bat.Chemistry, resting+d)
+	lo, _ := e.bat.Chemistry.Charge(resting - d)
+	hi, _ := e.bat.Chemistry.Charge(resting + d)
 	return e.soc < lo-grossError || e.soc > hi+grossError
 }
 

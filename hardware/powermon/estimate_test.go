@@ -15,22 +15,6 @@ import (
 
 var updatePlot = flag.Bool("update-plot", false, "write docs/power-estimate-error.svg")
 
-func TestSocFromVoltage(t *testing.T) {
-	for _, c := range power.Chemistries {
-		prev := -1.0
-		for v := 2.5; v < 15; v += 0.01 {
-			soc, _ := socFromVoltage(c, v)
-			if soc < prev-1e-12 || soc < 0 || soc > 1 {
-				t.Fatalf("%s: soc(%.2f V) = %v after %v", c, v, soc, prev)
-			}
-			prev = soc
-		}
-	}
-	if soc, _ := socFromVoltage(power.LeadAcid12V, 12.24); math.Abs(soc-0.5) > 1e-9 {
-		t.Errorf("lead-acid 12.24 V = %v, want 0.5", soc)
-	}
-}
-
 // estimatorCase is one discharge the estimator is checked against the
 // simulator on. Battery parameters are what an installer reads off the
 // datasheet; the simulator's physics are its own.

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -45,7 +46,10 @@ type Options struct {
 	LowPercent float64
 	LowRuntime time.Duration
 	// LostAfter consecutive failed reads report the source as lost: 3.
+	// A lost source is tried again after twice Interval, then twice that,
+	// up to RetryMax (1 min), each wait jittered by ±20 %.
 	LostAfter int
+	RetryMax  time.Duration
 	// FlushEvery writes the sample history in one transaction this often:
 	// 5 min. Keep is how long history is kept: 7 days.
 	FlushEvery, Keep time.Duration
@@ -69,19 +73,23 @@ type Options struct {
 // Status is the power picture other parts read: GET /api/status, the
 // portal, the board.
 type Status struct {
-	State          string     `json:"state"` // tokens, "OB LB"; "" until the first reading
-	Alert          bool       `json:"alert"` // on battery or low: tell central and staff
-	Critical       bool       `json:"critical"`
-	LowPower       bool       `json:"low_power"`
-	BatteryPercent *float64   `json:"battery_percent"`
-	Runtime        *float64   `json:"runtime_minutes"`
-	RuntimeLow     *float64   `json:"runtime_minutes_low"`
-	RuntimeHigh    *float64   `json:"runtime_minutes_high"`
-	Method         string     `json:"runtime_method,omitempty"` // "source" or "coulomb"
-	GeneratorHours *float64   `json:"generator_hours,omitempty"`
-	Source         string     `json:"source"`
-	SourceOK       bool       `json:"source_ok"`
-	Updated        *time.Time `json:"updated"`
+	State          string   `json:"state"` // tokens, "OB LB"; "" until the first reading
+	Alert          bool     `json:"alert"` // on battery or low: tell central and staff
+	Critical       bool     `json:"critical"`
+	LowPower       bool     `json:"low_power"`
+	BatteryPercent *float64 `json:"battery_percent"`
+	Runtime        *float64 `json:"runtime_minutes"`
+	RuntimeLow     *float64 `json:"runtime_minutes_low"`
+	RuntimeHigh    *float64 `json:"runtime_minutes_high"`
+	Method         string   `json:"runtime_method,omitempty"` // "source" or "coulomb"
+	GeneratorHours *float64 `json:"generator_hours,omitempty"`
+	Source         string   `json:"source"`
+	SourceOK       bool     `json:"source_ok"`
+	// SourceProblem is why the source does not answer, while it does not:
+	// the driver's error ("hat x728: no I2C bus /dev/i2c-1 …"). It may name
+	// an address (a NUT server's), never a credential.
+	SourceProblem string     `json:"source_problem,omitempty"`
+	Updated       *time.Time `json:"updated"`
 }
 
 // Sample is one minute of history.
@@ -154,6 +162,9 @@ func New(log Log, opts Options) *Monitor {
 	if opts.LostAfter <= 0 {
 		opts.LostAfter = 3
 	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = time.Minute
+	}
 	if opts.FlushEvery <= 0 {
 		opts.FlushEvery = 5 * time.Minute
 	}
@@ -225,13 +236,26 @@ func (m *Monitor) Run(ctx context.Context) error {
 			}
 		case <-timer.C:
 			m.Poll(ctx)
-			next := m.opts.Interval
-			if m.LowPower() {
-				next = m.opts.LowPowerInterval
-			}
-			timer.Reset(next)
+			timer.Reset(m.next())
 		}
 	}
+}
+
+// next is the wait before the next reading: longer on battery (low-power
+// mode), and growing while the source is lost, so a missing HAT or a
+// stopped upsd is asked less and less often, but still asked.
+func (m *Monitor) next() time.Duration {
+	switch {
+	case m.lost:
+		d := m.opts.RetryMax
+		if n := m.failures - m.opts.LostAfter; n < 16 {
+			d = min(m.opts.Interval<<(n+1), m.opts.RetryMax)
+		}
+		return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	case m.LowPower():
+		return m.opts.LowPowerInterval
+	}
+	return m.opts.Interval
 }
 
 // Poll takes one reading and acts on it. Run calls it; tests call it with
@@ -277,6 +301,7 @@ func (m *Monitor) Poll(ctx context.Context) {
 	m.lastRead = r
 	st := &m.status
 	st.State, st.SourceOK, st.Critical = state.String(), true, critical
+	st.SourceProblem = ""
 	st.Alert = state.Supply == TokenOnBattery || state.Low
 	st.LowPower = state.Supply == TokenOnBattery
 	st.BatteryPercent = optional(est.Percent, 1)
@@ -337,16 +362,26 @@ func (m *Monitor) worthReporting(changed bool, st Status, previous string, now t
 func (m *Monitor) failed(ctx context.Context, now time.Time, err error) {
 	m.failures++
 	if m.failures < m.opts.LostAfter || m.lost {
+		m.mu.Lock()
+		if !m.status.SourceOK { // never read yet, or lost: say why, as it is now
+			m.status.SourceProblem = err.Error()
+		}
+		m.mu.Unlock()
 		return
 	}
 	m.lost = true
 	m.mu.Lock()
-	m.status.SourceOK = false
+	st := &m.status
+	st.SourceOK, st.SourceProblem = false, err.Error()
+	// What the node cannot read it does not show: the state is unknown
+	// until the source answers again, not the last one it read.
+	st.State, st.Alert, st.Critical, st.LowPower = "", false, false, false
+	st.BatteryPercent, st.Runtime, st.RuntimeLow, st.RuntimeHigh, st.Method = nil, nil, nil, nil, ""
 	m.mu.Unlock()
 	// The error may name a host, never a password: the sources do not
 	// put credentials in errors.
 	m.opts.Logger.Warn("Power source lost", "source", m.opts.Kind, "err", err)
-	m.append(ctx, node.TypePowerSource, node.PowerSource{Source: m.opts.Kind, State: "lost"})
+	m.append(ctx, node.TypePowerSource, node.PowerSource{Source: m.opts.Kind, State: "lost", Reason: err.Error()})
 }
 
 // actCritical makes the critical moment durable, then runs the action.

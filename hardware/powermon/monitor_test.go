@@ -311,3 +311,73 @@ func TestLongOutageReports(t *testing.T) {
 		t.Fatalf("power.changed %v\nwant %v", got, want)
 	}
 }
+
+// TestLostSourceBacksOff: a source that stops answering is lost after
+// LostAfter failures, shown as unknown with the reason (never its last
+// state), asked again less and less often up to RetryMax, and makes one
+// power.source_changed when lost and one when back, however long it stays
+// away.
+func TestLostSourceBacksOff(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t, filepath.Join(t.TempDir(), eventlog.FileName))
+	src := &scriptSource{}
+	m := New(l, Options{Source: src, Kind: "hat:x728", Now: func() time.Time { return t0 }})
+
+	// Never read yet: unknown, with why.
+	noBus := errors.New("hat x728: no I2C bus /dev/i2c-1 on this machine: turn I2C on")
+	src.set(power.Reading{}, noBus)
+	m.Poll(ctx)
+	if st := m.Status(); st.SourceOK || st.State != "" || st.SourceProblem != noBus.Error() {
+		t.Fatalf("after a first failed read: %+v", st)
+	}
+	if d := m.next(); d != 5*time.Second {
+		t.Errorf("wait after one failure %v, want the interval, 5s", d)
+	}
+
+	src.set(reading(true, false, 4.1, 0, 95), nil)
+	m.Poll(ctx)
+	if st := m.Status(); !st.SourceOK || st.State != "OL" || st.SourceProblem != "" {
+		t.Fatalf("after a good read: %+v", st)
+	}
+
+	gone := errors.New("hat x728: max1704x at 0x36: read VCELL: sysfs-i2c: remote I/O error")
+	src.set(power.Reading{}, gone)
+	m.Poll(ctx)
+	m.Poll(ctx)
+	if st := m.Status(); !st.SourceOK || st.State != "OL" || st.SourceProblem != "" {
+		t.Fatalf("two failures after a good read are not yet a loss: %+v", st)
+	}
+	var waits []time.Duration
+	for i := 0; i < 8; i++ {
+		m.Poll(ctx)
+		waits = append(waits, m.next())
+	}
+	st := m.Status()
+	if st.SourceOK || st.State != "" || st.BatteryPercent != nil || st.Alert || st.SourceProblem != gone.Error() {
+		t.Errorf("lost: %+v; want unknown, no numbers, and the reason", st)
+	}
+	for i, want := range []time.Duration{10, 20, 40, 60, 60, 60, 60, 60} {
+		want *= time.Second
+		if w := waits[i]; w < want*8/10 || w > want*12/10 {
+			t.Errorf("wait %d after the loss %v, want %v ± 20 %%", i+1, w, want)
+		}
+	}
+
+	src.set(reading(true, false, 4.1, 0, 95), nil)
+	m.Poll(ctx)
+	if st := m.Status(); !st.SourceOK || st.State != "OL" || st.SourceProblem != "" || m.next() != 5*time.Second {
+		t.Errorf("back: %+v, next %v", st, m.next())
+	}
+	var got []node.PowerSource
+	for _, e := range eventsOfType(t, l, node.TypePowerSource) {
+		var p node.PowerSource
+		if err := json.Unmarshal(e.Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p)
+	}
+	want := []node.PowerSource{{Source: "hat:x728", State: "lost", Reason: gone.Error()}, {Source: "hat:x728", State: "restored"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("source events %+v, want %+v", got, want)
+	}
+}

@@ -215,7 +215,8 @@ type boardPower struct {
 	Class    string // ok, warn, bad, unknown: colour, never alone
 	Key      string // the state's label: "OB" for pw.OB
 	Charging bool
-	Lost     bool // the source does not answer
+	Lost     bool   // the source does not answer
+	Problem  string // why, in the driver's words, while it does not
 	Critical bool
 	Percent  string // "62 %"
 	Left     string // "≈ 5 h 20 min"
@@ -229,6 +230,9 @@ func powerView(st *powermon.Status) *boardPower {
 		return nil
 	}
 	p := &boardPower{Class: "unknown", Key: "unknown", Lost: !st.SourceOK, Critical: st.Critical, Source: st.Source}
+	if p.Lost {
+		p.Problem = st.SourceProblem
+	}
 	state := powermon.ParseState(st.State)
 	switch {
 	case !st.SourceOK || st.State == "":

@@ -467,7 +467,8 @@ func TestStatusPagePower(t *testing.T) {
 			[]string{"batteriet börjar ta slut", "ungefär 40 minuter till."}},
 		{powermon.Status{State: "GEN", SourceOK: true, Runtime: f(600), GeneratorHours: f(7.5)},
 			[]string{"ström från en generator", "Bränslet till generatorn räcker ungefär 8 timmar."}},
-		{powermon.Status{State: "OB", SourceOK: false}, []string{"Vi vet inte just nu"}},
+		{powermon.Status{State: "OB", SourceOK: false, SourceProblem: "nut: dial tcp 10.1.2.3:3493: connection refused"},
+			[]string{"Vi vet inte just nu"}},
 	}
 	for _, tt := range tests {
 		mu.Lock()
@@ -483,6 +484,10 @@ func TestStatusPagePower(t *testing.T) {
 	resp, body := get(t, noRedirect, srv.URL+"/api/status")
 	if resp.StatusCode != 200 || !strings.Contains(body, `"power":{"state":"OB"`) {
 		t.Errorf("api/status power: %s", body)
+	}
+	// Why the source is lost is for staff: it may name an address.
+	if _, page := get(t, noRedirect, srv.URL+"/"); strings.Contains(body, "10.1.2.3") || strings.Contains(page, "10.1.2.3") {
+		t.Error("residents see the power source's problem")
 	}
 	// Without a monitor there is no power at all.
 	srv2, _ := newTestServer(t, Options{}, nil)

@@ -74,6 +74,7 @@ func (s *Portal) powerStatus() *powermon.Status {
 		return nil
 	}
 	st := s.opts.Power()
+	st.SourceProblem = "" // for staff: a driver's error may name an address
 	return &st
 }
 
