@@ -124,7 +124,10 @@
         left: left != null ? "≈ " + mins(left) : "–",
         band: left != null && lo != null && hi != null && hi - lo >= 10 ? `${mins(lo)}–${mins(hi)}` : "",
         fuel: p.generator_hours != null ? "≈ " + mins(p.generator_hours * 60) : "–", source: p.source,
+        why: !p.source_ok && !!p.source_problem,
       });
+      // Set apart: fill would unhide the reason's box for an empty reason.
+      if (!p.source_ok && p.source_problem) $('[data-k="reason"]', box.parentElement).textContent = p.source_problem;
     },
     link() {
       const l = S.link, out = lab("lk", !l.configured ? "none" : l.online ? "online" : "offline");
