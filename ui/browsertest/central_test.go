@@ -306,21 +306,25 @@ func reloadUntil(t *testing.T, tb *tab, target, what, cond string, limit time.Du
 const controlKey = `(e => !e || e === document.body || e === document.documentElement ? "" :
 	e.type === "radio" ? "radio " + e.name :
 	e.tagName === "BUTTON" ? "button " + (e.form ? e.form.getAttribute("action") : e.innerText) :
-	e.tagName === "A" ? "a " + e.getAttribute("href") :
+	e.tagName.toUpperCase() === "A" ? "a " + e.getAttribute("href") : // an SVG link's tagName is "a"
 	e.tagName.toLowerCase() + " " + (e.id || e.name))`
+
+// tabStop is one element the Tab key stopped at: its key (controlKey) and
+// its accessible name.
+type tabStop struct{ Key, Name string }
 
 // keyboardNames walks the page with the Tab key from its top, as a person
 // without a mouse does, and wants every form control reached (one radio of
 // a group is enough) and every stop named in the browser's accessibility
-// tree: what a screen reader says there.
-func keyboardNames(t *testing.T, tb *tab, where string) {
+// tree: what a screen reader says there. It returns the stops in order.
+func keyboardNames(t *testing.T, tb *tab, where string) []tabStop {
 	t.Helper()
 	controls := eval[[]string](t, tb, `Array.from(document.querySelectorAll("input:not([type=hidden]), select, textarea, button"))
 		.filter(e => e.getClientRects().length > 0 && !e.disabled).map(`+controlKey+`)`)
 	eval[bool](t, tb, `(document.activeElement && document.activeElement.blur && document.activeElement.blur(),
 		window.scrollTo(0, 0), window.__kbSeen = new WeakSet(), window.__kbLast = null, true)`)
 	reached := map[string]bool{}
-	var stops []string
+	var stops []tabStop
 	for range 3*len(controls) + 40 {
 		if err := chromedp.Do(tb.ctx, chromedp.KeyEvent(kb.Tab)); err != nil {
 			t.Fatalf("%s: pressing Tab: %v", where, err)
@@ -339,7 +343,7 @@ func keyboardNames(t *testing.T, tb *tab, where string) {
 		}
 		reached[at[0]] = true
 		name := focusedName(t, tb)
-		stops = append(stops, at[0]+" = "+jsString(name))
+		stops = append(stops, tabStop{Key: at[0], Name: name})
 		if strings.TrimSpace(name) == "" {
 			t.Errorf("%s: Tab stop %s has no accessible name", where, at[0])
 		}
@@ -352,7 +356,12 @@ func keyboardNames(t *testing.T, tb *tab, where string) {
 	if len(stops) < len(slices.Compact(slices.Sorted(slices.Values(controls)))) {
 		t.Errorf("%s: %d Tab stops for %d controls", where, len(stops), len(controls))
 	}
-	t.Logf("%s: %d Tab stops: %s", where, len(stops), strings.Join(stops, "; "))
+	said := make([]string, len(stops))
+	for i, s := range stops {
+		said[i] = s.Key + " = " + jsString(s.Name)
+	}
+	t.Logf("%s: %d Tab stops: %s", where, len(stops), strings.Join(said, "; "))
+	return stops
 }
 
 // focusedName is the accessible name Chromium computes for the focused
