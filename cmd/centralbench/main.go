@@ -43,6 +43,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -161,8 +162,8 @@ func run(ctx context.Context, cfg config, bin string) error {
 			if err != nil {
 				return fmt.Errorf("start %d (refold %v): %w", r+1, refold, err)
 			}
-			fmt.Fprintf(os.Stderr, "centralbench: start %d, %s: serving %v, healthz %v, login %v, all %d points %v; VmRSS %.1f MiB, VmHWM %.1f MiB, CPU %v\n",
-				r+1, s.kind(), ms(s.serving), ms(s.healthy), ms(s.login), cfg.points, ms(s.points), mib(s.rss), mib(s.hwm), s.cpu.Round(10*time.Millisecond))
+			fmt.Fprintf(os.Stderr, "centralbench: start %d, %s: serving %s, healthz %s, login %s, all %d points %s; VmRSS %.1f MiB, VmHWM %.1f MiB, CPU %s\n",
+				r+1, s.kind(), secs(s.serving), secs(s.healthy), secs(s.login), cfg.points, secs(s.points), mib(s.rss), mib(s.hwm), secs(s.cpu))
 			res.starts = append(res.starts, s)
 			if !refold && r == rounds-1 {
 				c = cen
@@ -214,6 +215,9 @@ func machine() string {
 }
 
 func ms(d time.Duration) string { return bench.Ms(d) }
+
+// secs formats a duration in seconds with two decimals: "5.86 s".
+func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + " s" }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 

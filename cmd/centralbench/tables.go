@@ -55,10 +55,10 @@ func (r results) printSeed(w io.Writer) {
 		when, thousands(s.Events), thousands(r.cfg.batch))
 	fmt.Fprintln(w, "| figure | measured |")
 	fmt.Fprintln(w, "|---|---|")
-	fmt.Fprintf(w, "| registering %s points and ingesting %s events | %v (%s events/s) |\n", thousands(s.Points), thousands(s.Events),
-		s.Ingest.Round(100*time.Millisecond), bench.Thousands(float64(s.Events)/s.Ingest.Seconds()))
-	fmt.Fprintf(w, "| writing every point's fold out (the picture's Close) | %v |\n", s.Snapshots.Round(time.Millisecond))
-	fmt.Fprintf(w, "| all, with %s broker accounts (argon2id each) and the staff account | %v |\n", thousands(s.Points), s.Total.Round(100*time.Millisecond))
+	fmt.Fprintf(w, "| registering %s points and ingesting %s events | %s (%s events/s) |\n", thousands(s.Points), thousands(s.Events),
+		secs(s.Ingest), bench.Thousands(float64(s.Events)/s.Ingest.Seconds()))
+	fmt.Fprintf(w, "| writing every point's fold out (the picture's Close) | %s |\n", secs(s.Snapshots))
+	fmt.Fprintf(w, "| all, with %s broker accounts (argon2id each) and the staff account | %s |\n", thousands(s.Points), secs(s.Total))
 	fmt.Fprintf(w, "| database (safepoint.db) | %.1f MiB (%s bytes per event) |\n", mib(s.DBBytes), bench.Thousands(float64(s.DBBytes)/float64(s.Events)))
 	types := make([]string, 0, len(s.Counts))
 	for t := range s.Counts {
@@ -82,20 +82,20 @@ func (r results) printStarts(w io.Writer) {
 	fmt.Fprintln(w, "| start | serving (log open, picture folded) | /healthz 200 | login 200 | all points in GET /api/central/points | CPU until then | VmRSS | VmHWM |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for i, s := range r.starts {
-		fmt.Fprintf(w, "| %d, %s | %s | %s | %s | %s | %s | %.1f MiB | %.1f MiB |\n", i/2+1, s.kind(), ms(s.serving), ms(s.healthy), ms(s.login),
-			ms(s.points), ms(s.cpu), mib(s.rss), mib(s.hwm))
+		fmt.Fprintf(w, "| %d, %s | %s | %s | %s | %s | %s | %.1f MiB | %.1f MiB |\n", i/2+1, s.kind(), secs(s.serving), secs(s.healthy), secs(s.login),
+			secs(s.points), secs(s.cpu), mib(s.rss), mib(s.hwm))
 	}
 	for _, refold := range []bool{false, true} {
 		m := r.startMedian(refold)
 		if m.points == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "| **median**, %s | %s | %s | %s | **%s** | %s | %.1f MiB | %.1f MiB |\n", m.kind(), ms(m.serving), ms(m.healthy), ms(m.login),
-			ms(m.points), ms(m.cpu), mib(m.rss), mib(m.hwm))
+		fmt.Fprintf(w, "| **median**, %s | %s | %s | %s | **%s** | %s | %.1f MiB | %.1f MiB |\n", m.kind(), secs(m.serving), secs(m.healthy), secs(m.login),
+			secs(m.points), secs(m.cpu), mib(m.rss), mib(m.hwm))
 	}
 	if snap, full := r.startMedian(false), r.startMedian(true); snap.points > 0 && full.points > 0 {
 		fmt.Fprintf(w, "\nThe snapshots make the start %.1f× faster (%s against %s until every point is served) and spend %.1f× less CPU.\n",
-			full.points.Seconds()/snap.points.Seconds(), ms(snap.points), ms(full.points), full.cpu.Seconds()/snap.cpu.Seconds())
+			full.points.Seconds()/snap.points.Seconds(), secs(snap.points), secs(full.points), full.cpu.Seconds()/snap.cpu.Seconds())
 	}
 	fmt.Fprintln(w)
 }
@@ -166,10 +166,10 @@ func (r results) printGoals(w io.Writer) {
 		return "**not met**"
 	}
 	if s := r.startMedian(false); s.points > 0 {
-		fmt.Fprintf(w, "| start ≤ 5 s (from the snapshots, until every point is served) | %s | %s |\n", ms(s.points), met(s.points <= goalStart))
+		fmt.Fprintf(w, "| start ≤ 5 s (from the snapshots, until every point is served) | %s | %s |\n", secs(s.points), met(s.points <= goalStart))
 	}
 	if s := r.startMedian(true); s.points > 0 {
-		fmt.Fprintf(w, "| (folding every event: %s) | %s | %s |\n", thousands(r.cfg.events), ms(s.points), met(s.points <= goalStart))
+		fmt.Fprintf(w, "| (folding every event: %s) | %s | %s |\n", thousands(r.cfg.events), secs(s.points), met(s.points <= goalStart))
 	}
 	for _, l := range r.loads {
 		fmt.Fprintf(w, "| GET %s p99 ≤ 50 ms under %d clients | %s | %s |\n", l.path, l.clients, ms(l.p99), met(l.p99 <= goalP99))
