@@ -175,9 +175,12 @@ func serveCentral(ctx context.Context, cfg centralConfig, root *slog.Logger) err
 		ln.Close()
 		return err
 	}
-	// Central serves its staff: the nodes, and the directives to them.
+	// Central serves its staff: the situation picture, the nodes, and the
+	// directives to them. An alert's acknowledgement is central's own
+	// event, in its log, which folds it into the picture.
 	site := web.New(siteOpts)
-	handler := site.Handler(office.New(office.Options{Clock: log.Clock(), Logger: uiLogger, Downlink: recv, Nodes: recv.Nodes}))
+	handler := site.Handler(office.New(site, office.Options{Clock: log.Clock(), Logger: uiLogger, Downlink: recv,
+		Nodes: recv.Nodes, Picture: pic, Append: log.Append}))
 	uiLogger.Info("Serving", "addr", ln.Addr().String())
 
 	g, ctx := errgroup.WithContext(ctx)

@@ -61,7 +61,8 @@ func TestCentralPage(t *testing.T) {
 	// Central's staff pages as `safepoint central` serves them: over TLS.
 	logger := synctest.Logger(t, "central ui")
 	site := web.New(web.Options{Accounts: webtest.Accounts(t, clog), Logger: logger, StaffTLS: true})
-	handler := site.Handler(office.New(office.Options{Clock: clog.Clock(), Logger: logger, Downlink: recv, Nodes: recv.Nodes}))
+	handler := site.Handler(office.New(site, office.Options{Clock: clog.Clock(), Logger: logger, Downlink: recv, Nodes: recv.Nodes,
+		Picture: synctest.PictureOf(clog), Append: clog.Append}))
 	srv := httptest.NewUnstartedServer(handler)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // Chromium's first look at the test certificate
 	srv.StartTLS()

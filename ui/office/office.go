@@ -6,10 +6,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/accounts"
 	"github.com/safepoint-se/safepoint/sync/central"
+	"github.com/safepoint-se/safepoint/sync/central/picture"
 	"github.com/safepoint-se/safepoint/ui/api"
 	"github.com/safepoint-se/safepoint/ui/web"
 )
@@ -30,26 +32,41 @@ type Options struct {
 	Downlink Downlink     // required
 	// Nodes lists the nodes central hears from: required.
 	Nodes func() []central.Node
+	// Picture is the situation picture, every point's fold: required.
+	Picture *picture.Picture
+	// Append writes central's own events (an alert's acknowledgement) to
+	// its log, which folds them into the picture: required.
+	Append func(ctx context.Context, d node.Draft) (node.Event, error)
+	// Throttle is the least time between two "changed" messages to the
+	// live pages (500 ms).
+	Throttle time.Duration
 }
 
-// Office serves the municipality's staff at central: the nodes, and the
-// directives to them, as pages with forms and as JSON.
+// Office serves the municipality's staff at central: the situation
+// picture, the nodes, and the directives to them, as pages with forms and
+// as JSON.
 type Office struct {
 	opts   Options
 	logger *slog.Logger
 	pages  *web.Pages
+	hub    *web.Hub
 }
 
 //go:embed templates
 var templateFS embed.FS
 
-// New builds central's pages.
-func New(opts Options) *Office {
+// New builds central's pages on site, whose end ends their live updates.
+func New(site *web.Site, opts Options) *Office {
 	s := &Office{opts: opts, logger: opts.Logger}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
+	if s.opts.Throttle <= 0 {
+		s.opts.Throttle = 500 * time.Millisecond
+	}
 	s.pages = web.ParsePages(s.logger, nil, templateFS, "templates/*.html")
+	s.hub = site.NewHub(web.HubOptions{Sections: s.liveSections, Changed: s.pictureChanged,
+		Logger: s.logger, Throttle: s.opts.Throttle})
 	return s
 }
 
@@ -70,6 +87,21 @@ func (s *Office) Routes() []web.Route {
 		{Method: "POST", Path: "/central/announcements", Access: web.StaffPage, Handler: s.centralAnnounceForm},
 		{Method: "POST", Path: "/central/activation", Access: web.StaffPage, Role: accounts.RoleAdmin, Handler: s.centralActivationForm},
 		{Method: "GET", Path: "/central/directives/{id}", Access: web.StaffPage, Handler: s.centralDirectivePage},
+		// The situation picture (lägesbild): JSON, GeoJSON, CSV, and the
+		// pages, live over a websocket that only says "changed".
+		{Method: "GET", Path: "/api/central/points", Access: web.StaffAPI, Handler: s.pointsAPI},
+		{Method: "GET", Path: "/api/central/points/{id}", Access: web.StaffAPI, Handler: s.pointAPI},
+		{Method: "GET", Path: "/api/central/points.geojson", Access: web.StaffAPI, Handler: s.pointsGeoJSON},
+		{Method: "GET", Path: "/api/central/needs", Access: web.StaffAPI, Handler: s.needsAPI},
+		{Method: "GET", Path: "/api/central/needs.csv", Access: web.StaffAPI, Handler: s.needsCSV},
+		{Method: "GET", Path: "/api/central/alerts", Access: web.StaffAPI, Handler: s.alertsAPI},
+		{Method: "POST", Path: "/api/central/alerts/{id}/ack", Access: web.StaffAPI, Handler: s.ackAPI},
+		{Method: "POST", Path: "/central/alerts/{id}/ack", Access: web.StaffPage, Handler: s.ackForm},
+		{Method: "GET", Path: "/central/points/{id}", Access: web.StaffPage, Handler: s.pointPage},
+		{Method: "GET", Path: "/central/print", Access: web.StaffPage, Handler: s.printPage},
+		// The live parts of /central, for its script to swap in.
+		{Method: "GET", Path: "/central/live", Access: web.StaffAPI, Handler: s.livePage},
+		{Method: "GET", Path: "/central/ws", Access: web.StaffAPI, Handler: s.hub.ServeHTTP},
 		// Central has no point of its own: its staff page is /central.
 		// The login lands on /board unless told otherwise.
 		{Method: "GET", Path: "/board", Access: web.StaffPage, Handler: toCentral},
@@ -81,7 +113,7 @@ func toCentral(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Office) nodes(w http.ResponseWriter, r *http.Request) {
-	web.WriteJSON(w, http.StatusOK, s.opts.Nodes())
+	web.WriteJSON(w, http.StatusOK, s.visibleNodes(account(r)))
 }
 
 // CentralAnnouncement is the body of POST /api/announcements at central.
@@ -123,9 +155,14 @@ func directive[T any](s *Office, build func(r *http.Request, by string, req T) (
 		if !web.ReadJSON(w, r, &req) {
 			return
 		}
-		d, err := build(r, web.SessionFrom(r.Context()).Account.Name, req)
+		acc := account(r)
+		d, err := build(r, acc.Name, req)
 		if err != nil {
 			web.WriteError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if !s.reaches(acc, d.Target) {
+			web.WriteError(w, http.StatusForbidden, outOfScopeMessage(acc))
 			return
 		}
 		out, err := s.opts.Downlink.Send(r.Context(), d)
@@ -200,11 +237,11 @@ func (s *Office) withdrawAnnouncement(w http.ResponseWriter, r *http.Request) {
 		s.logger.Error("Reading a directive failed", "err", err)
 		web.WriteError(w, http.StatusServiceUnavailable, "could not read the directive")
 		return
-	case !ok || d.Kind != central.KindAnnouncement:
+	case !ok || d.Kind != central.KindAnnouncement || !s.reaches(account(r), d.Target):
 		web.WriteError(w, http.StatusNotFound, "no such announcement")
 		return
 	}
-	by := web.SessionFrom(r.Context()).Account.Name
+	by := account(r).Name
 	out, err := s.opts.Downlink.Send(r.Context(), central.Draft{Kind: central.KindWithdrawal, Target: d.Target, By: by,
 		Type: node.TypeAnnouncementWithdrawn, Payload: node.AnnouncementWithdrawn{ID: id, By: by}})
 	if err != nil {
@@ -215,14 +252,16 @@ func (s *Office) withdrawAnnouncement(w http.ResponseWriter, r *http.Request) {
 	web.WriteJSON(w, http.StatusCreated, map[string]any{"id": out.ID, "nodes": len(out.Nodes)})
 }
 
-// directiveStatus serves GET /api/announcements/{id} and /api/directives/{id}.
+// directiveStatus serves GET /api/announcements/{id} and
+// /api/directives/{id}; a directive outside the account's scope is not
+// found.
 func (s *Office) directiveStatus(w http.ResponseWriter, r *http.Request) {
 	d, ok, err := s.opts.Downlink.Directive(r.Context(), r.PathValue("id"))
 	switch {
 	case err != nil:
 		s.logger.Error("Reading a directive failed", "err", err)
 		web.WriteError(w, http.StatusServiceUnavailable, "could not read the directive")
-	case !ok:
+	case !ok || !s.reaches(account(r), d.Target):
 		web.WriteError(w, http.StatusNotFound, "no such directive")
 	default:
 		web.WriteJSON(w, http.StatusOK, d)

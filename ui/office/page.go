@@ -47,6 +47,8 @@ type centralView struct {
 	CanActivate bool // admin: the activation form
 	Ann         centralAnnForm
 	Act         centralActForm
+
+	Sit situationView // the picture: alerts, map, points, needs
 }
 
 type centralNodeRow struct {
@@ -258,9 +260,11 @@ func directiveWords(kind, typ string, raw json.RawMessage) payloadWords {
 // centralData is the page's picture; ann and act are the forms' values.
 func (s *Office) centralData(r *http.Request, ann centralAnnForm, act centralActForm) centralView {
 	sess := web.SessionFrom(r.Context())
+	acc := sess.Account
 	now := s.centralNow()
-	v := centralView{Me: sess.Account, CSRF: sess.CSRF, Now: localTime(now, now), Ann: ann, Act: act,
-		CanSend: sess.Account.Role.AtLeast(accounts.RoleStaff), CanActivate: sess.Account.Role.AtLeast(accounts.RoleAdmin)}
+	v := centralView{Me: acc, CSRF: sess.CSRF, Now: localTime(now, now), Ann: ann, Act: act,
+		CanSend: acc.Role.AtLeast(accounts.RoleStaff), CanActivate: acc.Role.AtLeast(accounts.RoleAdmin),
+		Sit: s.situation(acc, sess.CSRF, now)}
 	if v.Ann.Severity == "" {
 		v.Ann.Severity = "info"
 	}
@@ -268,7 +272,7 @@ func (s *Office) centralData(r *http.Request, ann centralAnnForm, act centralAct
 		l := web.Label("sev", sev)
 		v.Severities = append(v.Severities, centralChoice{Value: sev, Sv: l.Sv, En: l.En, Checked: sev == v.Ann.Severity})
 	}
-	nodes := s.opts.Nodes()
+	nodes := s.visibleNodes(acc)
 	count := map[string]int{}
 	for _, n := range nodes {
 		row := centralNodeRow{ID: n.ID, Municipality: n.Municipality, Online: n.Online, LastSeen: localTimePtr(n.LastSeen, now),
@@ -289,19 +293,31 @@ func (s *Office) centralData(r *http.Request, ann centralAnnForm, act centralAct
 	slices.SortFunc(v.Nodes, func(a, b centralNodeRow) int {
 		return cmp.Or(cmp.Compare(a.Municipality, b.Municipality), cmp.Compare(a.ID, b.ID))
 	})
-	v.AnnTargets = centralTargets(v.Nodes, count, ann.Target)
-	v.ActTargets = centralTargets(v.Nodes, count, act.Target)
+	v.AnnTargets = centralTargets(v.Nodes, count, ann.Target, !acc.Scoped())
+	v.ActTargets = centralTargets(v.Nodes, count, act.Target, !acc.Scoped())
 	v.States = slices.Clone(centralActivations)
 	for i := range v.States {
 		v.States[i].Checked = v.States[i].Value == act.State
 	}
 
-	list, err := s.opts.Downlink.Directives(r.Context(), centralDirectives)
+	// A scoped account's list leaves out what went elsewhere: read more
+	// to fill it.
+	limit := centralDirectives
+	if acc.Scoped() {
+		limit *= 10
+	}
+	list, err := s.opts.Downlink.Directives(r.Context(), limit)
 	if err != nil {
 		s.logger.Error("Reading the directives failed", "err", err)
 		v.SentError = "Listan kunde inte läsas. / The list could not be read."
 	}
 	for _, d := range list {
+		if len(v.Sent) == centralDirectives {
+			break
+		}
+		if !s.reaches(acc, d.Target) {
+			continue
+		}
 		w := directiveWords(d.Kind, d.Type, d.Payload)
 		v.Sent = append(v.Sent, centralSentRow{ID: d.ID, Link: "/central/directives/" + url.PathEscape(d.ID),
 			Kind: kindLab(d.Kind), Target: targetLab(d.Target), Created: localTime(d.Created, now),
@@ -312,14 +328,18 @@ func (s *Office) centralData(r *http.Request, ann centralAnnForm, act centralAct
 	return v
 }
 
-// centralTargets is a target select: all, each municipality seen among
-// the nodes, each node; the one the form had is selected.
-func centralTargets(nodes []centralNodeRow, count map[string]int, selected string) centralTargetSet {
+// centralTargets is a target select: all (unless the account is scoped),
+// each municipality seen among the nodes, each node; the one the form had
+// is selected.
+func centralTargets(nodes []centralNodeRow, count map[string]int, selected string, all bool) centralTargetSet {
 	selected = strings.TrimSpace(selected)
 	opt := func(value, label string) centralTarget {
 		return centralTarget{Value: value, Label: label, Selected: value == selected}
 	}
-	set := centralTargetSet{All: opt("all", fmt.Sprintf("Alla trygghetspunkter / all (%d)", len(nodes)))}
+	var set centralTargetSet
+	if all {
+		set.All = opt("all", fmt.Sprintf("Alla trygghetspunkter / all (%d)", len(nodes)))
+	}
 	ms := make([]string, 0, len(count))
 	for m := range count {
 		ms = append(ms, m)
@@ -344,8 +364,11 @@ func centralTargets(nodes []centralNodeRow, count map[string]int, selected strin
 // centralPage serves GET /central.
 func (s *Office) centralPage(w http.ResponseWriter, r *http.Request) {
 	notice, link := "", ""
+	if r.URL.Query().Get("acked") != "" {
+		notice = "Larmet är kvitterat. / The alert is acknowledged."
+	}
 	if id := r.URL.Query().Get("sent"); id != "" {
-		if d, ok, err := s.opts.Downlink.Directive(r.Context(), id); err == nil && ok {
+		if d, ok, err := s.opts.Downlink.Directive(r.Context(), id); err == nil && ok && s.reaches(account(r), d.Target) {
 			link = "/central/directives/" + url.PathEscape(d.ID)
 			if len(d.Nodes) == 0 {
 				notice = "Sparat, men ingen trygghetspunkt hör till mottagaren än: den som hörs av senare får det. / Stored, but no safety point is in the target yet: one heard from later gets it."
@@ -389,6 +412,10 @@ func refusedWords(err error) string {
 func (s *Office) sendForm(w http.ResponseWriter, r *http.Request, d central.Draft, err error, ann centralAnnForm, act centralActForm) {
 	if err != nil {
 		s.renderCentral(w, r, http.StatusBadRequest, "", "", refusedWords(err), ann, act)
+		return
+	}
+	if acc := account(r); !s.reaches(acc, d.Target) {
+		s.renderCentral(w, r, http.StatusForbidden, "", "", "Inte skickat: mottagaren ligger utanför dina kommuner ("+scopeWords(acc)+"). / Not sent: "+outOfScopeMessage(acc)+".", ann, act)
 		return
 	}
 	out, err := s.opts.Downlink.Send(r.Context(), d)
@@ -448,7 +475,7 @@ func (s *Office) centralDirectivePage(w http.ResponseWriter, r *http.Request) {
 		s.logger.Error("Reading a directive failed", "err", err)
 		http.Error(w, "Kunde inte läsa. / Could not read the directive.", http.StatusServiceUnavailable)
 		return
-	case !ok:
+	case !ok || !s.reaches(sess.Account, d.Target):
 		s.pages.Render(w, http.StatusNotFound, "directive.html", v)
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/safepoint-se/safepoint/node/accounts"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/central"
+	"github.com/safepoint-se/safepoint/sync/central/picture"
 	"github.com/safepoint-se/safepoint/ui/board"
 	"github.com/safepoint-se/safepoint/ui/office"
 	"github.com/safepoint-se/safepoint/ui/portal"
@@ -71,8 +72,8 @@ func nodeSite(l *eventlog.Log, staff *accounts.Accounts, opts web.Options) (http
 func centralSite(l *eventlog.Log, staff *accounts.Accounts, opts web.Options) (http.Handler, []web.Route) {
 	opts.Accounts = staff
 	site := web.New(opts)
-	o := office.New(office.Options{Clock: l.Clock(), Logger: opts.Logger, Downlink: noDownlink{},
-		Nodes: func() []central.Node { return nil }})
+	o := office.New(site, office.Options{Clock: l.Clock(), Logger: opts.Logger, Downlink: noDownlink{},
+		Nodes: func() []central.Node { return nil }, Picture: picture.New(picture.Options{Self: l.Origin()}), Append: l.Append})
 	return site.Handler(o), slices.Concat(site.Routes(), o.Routes())
 }
 

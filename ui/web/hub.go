@@ -53,6 +53,12 @@ type HubOptions struct {
 	// Every is how often boards get a heartbeat message and a ping; 20 s
 	// when zero.
 	Every time.Duration
+	// Throttle, when set, is the least time between two publishes on a
+	// change: the changes within it go out together once it has passed.
+	// Central's page fetches its picture again on every message, so a
+	// busy minute of ingest costs each open page two fetches a second at
+	// most, not one a batch.
+	Throttle time.Duration
 }
 
 // Hub sends a picture's sections to every open board.
@@ -180,6 +186,8 @@ func (h *Hub) run() {
 	// folded in while publish reads is not missed until the next poll.
 	changed := h.opts.Changed()
 	h.Publish()
+	last := time.Now()
+	var settle <-chan time.Time // a change waiting out the throttle
 	heartbeat := time.NewTicker(h.pingEvery())
 	defer heartbeat.Stop()
 	// The power poll keeps its own deadline, so events and heartbeats do
@@ -197,8 +205,20 @@ func (h *Hub) run() {
 			h.mu.Unlock()
 			return
 		case <-changed:
+			if wait := h.opts.Throttle - time.Since(last); wait > 0 {
+				// Not listening until then: the next channel is taken
+				// right before the publish, as above.
+				changed, settle = nil, time.After(wait)
+				continue
+			}
 			changed = h.opts.Changed()
 			h.Publish()
+			last = time.Now()
+		case <-settle:
+			settle = nil
+			changed = h.opts.Changed()
+			h.Publish()
+			last = time.Now()
 		case <-poll.C:
 			h.Publish()
 			interval := pollEvery

@@ -130,13 +130,10 @@ type Need struct {
 // Urgent reports whether a need's urgency is high or life-threatening.
 func Urgent(urgency string) bool { return urgency == "high" || urgency == "life-threatening" }
 
-// urgencyRank ranks an urgency: the more urgent, the higher.
-func urgencyRank(u string) int {
-	if i := slices.Index(node.Urgencies, u); i >= 0 {
-		return i + 1 // Urgencies runs from least to most urgent
-	}
-	return 0
-}
+// urgencyRank grows with urgency (node.Urgencies runs from low to
+// life-threatening); an unknown urgency ranks below low. Needs sorts by it
+// descending: most urgent first.
+func urgencyRank(u string) int { return slices.Index(node.Urgencies, u) + 1 }
 
 // Scope says which municipalities' points a reader may see; nil sees all.
 type Scope func(municipality string) bool
@@ -206,7 +203,7 @@ func summarise(id string, v node.View) (Point, []Need) {
 	var needs []Need
 	for _, r := range v.Reports {
 		p.Needs.At = later(p.Needs.At, max(r.Updated, r.Recorded))
-		needs = append(needs, Need{Point: id, PointName: p.Name, ID: r.ID,
+		needs = append(needs, Need{Point: id, PointName: p.Name, Municipality: p.Municipality, ID: r.ID,
 			Category: r.Category, Urgency: r.Urgency, Status: r.Status, Text: r.Text, Place: r.Place,
 			Assignee: r.Assignee, Created: r.Recorded.Time(), Occurred: r.OccurredAt, Updated: max(r.Updated, r.Recorded).Time()})
 		if r.Status == node.ReportResolved {
@@ -296,7 +293,7 @@ func lastOwn(v node.View) node.HLC {
 // changed, with its JSON.
 func (p *Picture) summary(id string, pt *point, now time.Time) (Point, []Need, []byte) {
 	p.mu.RLock()
-	foldVer, linkVer, heard, online, backlog, municipality := pt.foldVer, pt.linkVer, pt.heard, pt.online, pt.backlog, pt.municipality
+	foldVer, linkVer, heard, online, backlog := pt.foldVer, pt.linkVer, pt.heard, pt.online, pt.backlog
 	p.mu.RUnlock()
 	c := &pt.cache
 	c.mu.Lock()
@@ -311,9 +308,6 @@ func (p *Picture) summary(id string, pt *point, now time.Time) (Point, []Need, [
 	}
 	full := c.base
 	full.Online, full.Backlog = online, backlog
-	if municipality != "" {
-		full.Municipality = municipality
-	}
 	full.LastHeard = full.LastEvent
 	if !heard.IsZero() && (full.LastHeard == nil || heard.After(*full.LastHeard)) {
 		h := heard
@@ -400,7 +394,6 @@ func (p *Picture) Needs(q NeedQuery) []Need {
 		}
 		for _, n := range needs {
 			if q.All || n.Status != node.ReportResolved {
-				n.Municipality = s.Municipality
 				out = append(out, n)
 			}
 		}
