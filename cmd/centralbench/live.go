@@ -20,9 +20,10 @@ import (
 	"github.com/safepoint-se/safepoint/sync/wire"
 )
 
-// refetchPath is what the live page fetches again when its websocket says
-// the picture changed.
-const refetchPath = pointsPath
+// refetchPath is what the live page (ui/web/static/central.js) fetches
+// again when its websocket says the picture changed: /central's live
+// parts, which it swaps in.
+const refetchPath = "/central/live"
 
 // liveResult is the page's update latency over the updates.
 type liveResult struct {
@@ -82,9 +83,11 @@ func live(ctx context.Context, c *central, seeded uint64, updates int, spacing t
 	publish := func(k int) error {
 		seq++
 		now := time.Now().UTC().Truncate(time.Millisecond)
-		p, _ := json.Marshal(node.ServiceChanged{Service: "information", Status: node.ServiceOpen, Note: marker(k), By: account})
+		// An item counted below its low mark: the page lists it in the
+		// point's row.
+		p, _ := json.Marshal(node.InventoryChanged{Item: marker(k), Quantity: 0, Unit: "st", Low: 2, By: account})
 		msg, err := wire.EncodeBatch(wire.Batch{Origin: id, Municipality: m, Head: seq, Events: []node.Event{{Origin: id, Seq: seq,
-			HLC: node.MakeHLC(now.UnixMilli(), 0), Type: node.TypeServiceChanged, OccurredAt: &now, Payload: p}}})
+			HLC: node.MakeHLC(now.UnixMilli(), 0), Type: node.TypeInventoryChanged, OccurredAt: &now, Payload: p}}})
 		if err != nil {
 			return err
 		}
@@ -111,7 +114,7 @@ func live(ctx context.Context, c *central, seeded uint64, updates int, spacing t
 				if !ok {
 					return res, errors.New("the websocket closed")
 				}
-				if isHeartbeat(msg.data) {
+				if !pictureDelta(msg.data) {
 					continue
 				}
 				if first == 0 {
@@ -150,16 +153,19 @@ func live(ctx context.Context, c *central, seeded uint64, updates int, spacing t
 	return res, nil
 }
 
-// marker is what update k writes, for the page's refetch to show.
-func marker(k int) string { return fmt.Sprintf("Lägesinfo [centralbench %03d]", k) }
+// marker is what update k writes, for the page's refetch to show: an
+// item's name.
+func marker(k int) string { return fmt.Sprintf("centralbench-%03d", k) }
 
-// isHeartbeat reports whether a message is the hub's heartbeat, which
-// says nothing changed.
-func isHeartbeat(b []byte) bool {
+// pictureDelta reports whether a message tells the page to fetch its parts
+// again, as central.js decides: a delta with the picture's section (not a
+// heartbeat, nor the snapshot a connection starts with).
+func pictureDelta(b []byte) bool {
 	var m struct {
-		Type string `json:"type"`
+		Type     string                     `json:"type"`
+		Sections map[string]json.RawMessage `json:"sections"`
 	}
-	return json.Unmarshal(b, &m) == nil && m.Type == "heartbeat"
+	return json.Unmarshal(b, &m) == nil && m.Type == "delta" && m.Sections["picture"] != nil
 }
 
 // drain drops messages until none has come for quiet.

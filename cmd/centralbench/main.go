@@ -29,11 +29,14 @@
 //     session among them, for -duration each after -warmup: requests/s,
 //     latency percentiles, central's CPU;
 //  5. opens the live page's websocket (/central/ws, the session's cookie,
-//     same Origin) and sends -updates events as point p-0001 would: a
-//     service.changed in a sync/wire batch published to its up topic on
-//     central's embedded broker with its own broker account. Each is timed
-//     from the publish to the websocket message that tells the page, and
-//     to the page's refetch that shows the new figure.
+//     same Origin) and sends -updates events as point p-0001 would: an
+//     inventory.changed (an item below its low mark, which the page lists
+//     in the point's row) in a sync/wire batch published to its up topic
+//     on central's embedded broker with the point's own broker account.
+//     Each is timed from the publish to the websocket message that tells
+//     the page (a delta with the picture's section), and to the end of
+//     the page's refetch of its live parts (/central/live, as
+//     ui/web/static/central.js does) that shows the item.
 package main
 
 import (
@@ -66,21 +69,23 @@ type config struct {
 	updates               int
 	spacing               time.Duration
 	cache                 string
+	routes                []string
 	parts                 map[string]bool
 	keep                  bool
 }
 
 func main() {
 	var cfg config
-	var parts string
+	var parts, routes string
 	fs := flag.NewFlagSet("centralbench", flag.ExitOnError)
 	fs.IntVar(&cfg.points, "points", 1000, "points in central's picture")
 	fs.IntVar(&cfg.events, "events", 1000000, "events in central's log, over all points")
 	fs.IntVar(&cfg.batch, "batch", 4000, "events per Ingest while seeding")
-	fs.IntVar(&cfg.rounds, "rounds", 2, "starts of each kind (with the snapshots, folding everything), alternating")
+	fs.IntVar(&cfg.rounds, "rounds", 3, "starts of each kind (with the snapshots, folding everything), alternating")
 	fs.IntVar(&cfg.clients, "clients", 64, "concurrent clients in the load test")
 	fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured load before each window")
 	fs.DurationVar(&cfg.duration, "duration", 20*time.Second, "measured load per route")
+	fs.StringVar(&routes, "routes", pointsPath+","+needsPath+","+needsPath+"?point=p-0001", "the routes to load, one after another, comma-separated (the last: a small answer from the same handler, for reference)")
 	fs.IntVar(&cfg.updates, "updates", 30, "events sent over MQTT for the page's update latency")
 	fs.DurationVar(&cfg.spacing, "spacing", 1500*time.Millisecond, "time from one update to the next")
 	fs.StringVar(&cfg.cache, "cache", filepath.Join(os.TempDir(), "centralbench"), "where seeded data directories are kept and reused")
@@ -92,6 +97,11 @@ func main() {
 		cfg.clients < 1 || cfg.duration <= 0 || cfg.updates < 0 {
 		fmt.Fprintln(os.Stderr, "centralbench: -points 1…9999, -events at least twice -points, the rest positive")
 		os.Exit(2)
+	}
+	for _, r := range strings.Split(routes, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			cfg.routes = append(cfg.routes, r)
+		}
 	}
 	cfg.parts = map[string]bool{}
 	for _, p := range strings.Split(parts, ",") {
@@ -177,7 +187,7 @@ func run(ctx context.Context, cfg config, bin string) error {
 	}
 
 	if cfg.parts["load"] {
-		for _, path := range []string{pointsPath, needsPath} {
+		for _, path := range cfg.routes {
 			l, err := load(ctx, c, path, cfg.clients, cfg.warmup, cfg.duration)
 			if err != nil {
 				return fmt.Errorf("load %s: %w", path, err)
