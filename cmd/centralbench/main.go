@@ -120,7 +120,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config, bin string) error {
-	res := results{cfg: cfg, machine: machine()}
+	res := results{cfg: cfg, machine: machine(), loadBefore: loadAverage()}
 	fmt.Fprintf(os.Stderr, "centralbench: %s\n", res.machine)
 
 	start := time.Now()
@@ -129,6 +129,9 @@ func run(ctx context.Context, cfg config, bin string) error {
 		return fmt.Errorf("seed: %w", err)
 	}
 	res.seed, res.seedCached = info, cached
+	if res.payloadBytes, res.snapshotBytes, err = sizes(ctx, seedDir); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
 	if cached {
 		fmt.Fprintf(os.Stderr, "centralbench: seed %s (cached; seeded %s in %v)\n", seedDir, info.At.Format(time.DateTime), info.Total.Round(time.Second))
 	} else {
@@ -136,6 +139,7 @@ func run(ctx context.Context, cfg config, bin string) error {
 			time.Since(start).Round(time.Second), info.Ingest.Round(time.Second), info.Snapshots.Round(time.Millisecond), bench.Thousands(float64(info.DBBytes)))
 	}
 	if !cfg.parts["start"] && !cfg.parts["load"] && !cfg.parts["live"] {
+		res.loadAfter = loadAverage()
 		res.print(os.Stdout)
 		return nil
 	}
@@ -206,8 +210,20 @@ func run(ctx context.Context, cfg config, bin string) error {
 		}
 		res.live = &l
 	}
+	res.loadAfter = loadAverage()
 	res.print(os.Stdout)
 	return nil
+}
+
+// loadAverage is the machine's load average over the last minute, from
+// /proc/loadavg: other work on a shared machine moves every figure.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f, _, _ := strings.Cut(string(b), " ")
+	return f
 }
 
 // machine names the machine: cores, CPU model, Go.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/safepoint-se/safepoint/internal/proctest"
+	"github.com/safepoint-se/safepoint/internal/sqlitedb"
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/broker"
@@ -180,6 +181,19 @@ func dbBytes(dir string) int64 {
 		}
 	}
 	return n
+}
+
+// sizes reads what the seeded database holds: the events' payloads and
+// the points' snapshots, in bytes.
+func sizes(ctx context.Context, dir string) (payloads, snapshots int64, err error) {
+	db, err := sqlitedb.Open(filepath.Join(dir, eventlog.FileName), true)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	err = db.QueryRowContext(ctx, `SELECT (SELECT coalesce(sum(length(payload)), 0) FROM events),
+		(SELECT coalesce(sum(length(state)), 0) FROM point_snapshots)`).Scan(&payloads, &snapshots)
+	return payloads, snapshots, err
 }
 
 // copyDir copies the seeded directory src to dst, a new directory: each

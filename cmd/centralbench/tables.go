@@ -12,15 +12,18 @@ import (
 
 // results is everything the tables show.
 type results struct {
-	cfg          config
-	machine      string
-	seed         seedInfo
-	seedCached   bool
-	starts       []startResult
-	loads        []loadResult
-	rssAfterLoad int64
-	hwmAfterLoad int64
-	live         *liveResult
+	cfg                   config
+	machine               string
+	seed                  seedInfo
+	seedCached            bool
+	payloadBytes          int64  // the events' payloads in the seed
+	snapshotBytes         int64  // the points' snapshots in the seed
+	loadBefore, loadAfter string // the load average at the start and at the end
+	starts                []startResult
+	loads                 []loadResult
+	rssAfterLoad          int64
+	hwmAfterLoad          int64
+	live                  *liveResult
 }
 
 // Goals (issue 16, point 7).
@@ -31,7 +34,8 @@ const (
 )
 
 func (r results) print(w io.Writer) {
-	fmt.Fprintf(w, "\nCentral with %s points and %s events; %s.\n\n", thousands(r.cfg.points), thousands(r.cfg.events), r.machine)
+	fmt.Fprintf(w, "\nCentral with %s points and %s events; %s; load average %s at the start, %s at the end.\n\n",
+		thousands(r.cfg.points), thousands(r.cfg.events), r.machine, r.loadBefore, r.loadAfter)
 	r.printSeed(w)
 	if len(r.starts) > 0 {
 		r.printStarts(w)
@@ -60,6 +64,8 @@ func (r results) printSeed(w io.Writer) {
 	fmt.Fprintf(w, "| writing every point's fold out (the picture's Close) | %s |\n", secs(s.Snapshots))
 	fmt.Fprintf(w, "| all, with %s broker accounts (argon2id each) and the staff account | %s |\n", thousands(s.Points), secs(s.Total))
 	fmt.Fprintf(w, "| database (safepoint.db) | %.1f MiB (%s bytes per event) |\n", mib(s.DBBytes), bench.Thousands(float64(s.DBBytes)/float64(s.Events)))
+	fmt.Fprintf(w, "| of which the events' payloads / the points' snapshots (point_snapshots.state) | %.1f MiB / %.1f MiB (%s KiB a point) |\n",
+		mib(r.payloadBytes), mib(r.snapshotBytes), bench.Thousands(float64(r.snapshotBytes)/1024/float64(s.Points)))
 	types := make([]string, 0, len(s.Counts))
 	for t := range s.Counts {
 		types = append(types, t)
