@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -76,6 +77,7 @@ func measureStart(ctx context.Context, bin, seedDir, dir string, refold bool, po
 	c := &central{dir: dir}
 	serving := make(chan string, 1)
 	brokerAddr := make(chan string, 1)
+	var stale atomic.Bool // central refolded points whose snapshots it could not use
 	c.proc = proctest.Command(bin, nil, "central", "--data", dir, "--http", "127.0.0.1:0", "--staff-tls", "off",
 		"--embedded-broker", "127.0.0.1:0", "--log-format", "json", "--log-level", "info")
 	c.proc.Stderr.Line = func(line []byte) {
@@ -96,6 +98,8 @@ func measureStart(ctx context.Context, bin, seedDir, dir string, refold bool, po
 			case brokerAddr <- l.Addr:
 			default:
 			}
+		case "Picture snapshots of other fold rules: folding those points again":
+			stale.Store(true)
 		}
 	}
 	start := time.Now()
@@ -147,6 +151,9 @@ func measureStart(ctx context.Context, bin, seedDir, dir string, refold bool, po
 		time.Sleep(10 * time.Millisecond)
 	}
 	res.points = time.Since(start)
+	if stale.Load() && !refold {
+		return fail(errors.New("central could not use the seed's snapshots (other fold rules): remove the cached seed"))
+	}
 	res.cpu, _ = bench.CPUTime(c.pid())
 	res.rss, _ = bench.ProcStatus(c.pid(), "VmRSS:")
 	res.hwm, _ = bench.ProcStatus(c.pid(), "VmHWM:")
