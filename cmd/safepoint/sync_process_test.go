@@ -640,6 +640,30 @@ func TestDownlinkProcesses(t *testing.T) {
 	}) {
 		t.Fatal("the receipt never said the municipality received the report")
 	}
+
+	// Central's situation picture: the report folded from the point's own
+	// events, as JSON and on the page; an account limited to 0180 sees
+	// skolan-c's point alone.
+	if !synctest.Eventually(20*time.Second, func() bool {
+		resp, b := staff.do(http.MethodGet, "/api/central/needs?point=byhuset-a", "", nil)
+		return resp.StatusCode == http.StatusOK && strings.Contains(string(b), "Träd över vägen")
+	}) {
+		t.Fatal("central's needs never listed byhuset-a's report")
+	}
+	if resp, b := staff.do(http.MethodGet, "/central", "", nil); resp.StatusCode != http.StatusOK ||
+		!strings.Contains(string(b), "Träd över vägen") || !strings.Contains(string(b), `id="p-skolan-c"`) {
+		t.Errorf("GET /central: %d, without the report or skolan-c's row", resp.StatusCode)
+	}
+	scopedPassword := randHex(t, 12)
+	if r := userCmd(t, cdir, scopedPassword+"\n"+scopedPassword+"\n", "add", "--name", "stockholm", "--role", "viewer", "--municipalities", "0180"); r.Code != 0 {
+		t.Fatalf("user add --municipalities: %s", r)
+	}
+	scoped := newStaffClient(t, cdir, c.base)
+	scoped.mustLogin("stockholm", scopedPassword)
+	resp, b = scoped.do(http.MethodGet, "/api/central/points", "", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"id":"skolan-c"`) || strings.Contains(string(b), "byhuset-a") {
+		t.Errorf("the 0180 account's points: %d %s", resp.StatusCode, b)
+	}
 }
 
 func readAll(resp *http.Response) string {

@@ -25,13 +25,14 @@ import (
 // run (the points' events are ingested straight into the log, as the
 // receiver would), and the staff server.
 type picEnv struct {
-	log  *eventlog.Log
-	pic  *picture.Picture
-	recv *central.Receiver
-	site *web.Site
-	srv  *httptest.Server
-	seq  map[string]uint64
-	now  time.Time // when the fixture's events are dated from
+	log    *eventlog.Log
+	pic    *picture.Picture
+	recv   *central.Receiver
+	site   *web.Site
+	office *Office
+	srv    *httptest.Server
+	seq    map[string]uint64
+	now    time.Time // when the fixture's events are dated from
 }
 
 func newPicEnv(t *testing.T, opts Options) *picEnv {
@@ -52,10 +53,11 @@ func newPicEnv(t *testing.T, opts Options) *picEnv {
 	}
 	site := web.New(web.Options{Accounts: webtest.Accounts(t, l), Logger: webtest.Discard()})
 	opts.Clock, opts.Logger, opts.Downlink, opts.Nodes, opts.Picture, opts.Append = l.Clock(), synctest.Logger(t, "office"), recv, recv.Nodes, pic, l.Append
-	srv := httptest.NewServer(site.Handler(New(site, opts)))
+	o := New(site, opts)
+	srv := httptest.NewServer(site.Handler(o))
 	t.Cleanup(srv.Close)
 	t.Cleanup(site.Close)
-	return &picEnv{log: l, pic: pic, recv: recv, site: site, srv: srv, seq: map[string]uint64{}, now: time.Now()}
+	return &picEnv{log: l, pic: pic, recv: recv, site: site, office: o, srv: srv, seq: map[string]uint64{}, now: time.Now()}
 }
 
 // ev is one of a point's events: what, and how long before the env's now

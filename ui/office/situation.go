@@ -214,7 +214,7 @@ type pointRow struct {
 	ID, Name, Municipality string
 	Anchor                 string // its row's id: "p-ID"
 	Link                   string // its page; "" for a node that has not reported
-	Reported               bool
+	Reported               bool   // the picture has the point; false: only its link is known
 	Status                 statusView
 	Activation             *activationView
 	Power                  powerView
@@ -235,10 +235,11 @@ func pointLink(id string) string { return "/central/points/" + url.PathEscape(id
 func pointRowOf(p picture.Point, now time.Time) pointRow {
 	confirmed := p.Online || p.LastHeard != nil && !now.IsZero() && now.Sub(*p.LastHeard) <= staleAfter
 	row := pointRow{ID: p.ID, Name: p.Name, Municipality: p.Municipality, Anchor: "p-" + p.ID, Link: pointLink(p.ID),
-		Reported: p.LastEvent != nil, Status: statusOf(p.Status), Online: p.Online, Backlog: p.Backlog,
+		Reported: true, Status: statusOf(p.Status), Online: p.Online, Backlog: p.Backlog,
 		Heard: ageOf(p.LastHeard, now, p.Online), Location: p.Location}
 	if a := p.Activation; a != nil {
-		row.Activation = &activationView{Key: a.State, Lab: activationLab(a.State), Note: a.Note, At: ageOf(timePtr(a.At), now, confirmed)}
+		// The municipality's own decision: never old, however long ago.
+		row.Activation = &activationView{Key: a.State, Lab: activationLab(a.State), Note: a.Note, At: ageOf(timePtr(a.At), now, true)}
 	}
 	pw := p.Power
 	mode := powerMode(pw.State)

@@ -221,7 +221,7 @@ func TestSituationPage(t *testing.T) {
 			t.Errorf("the map links to #%s, which is no row", p.anchor)
 		}
 	}
-	contains("the map", m, "Utan position <span class=\"en\">without a location</span>: Kyrkan, ladan-e", "km</text>", "Teckenförklaring")
+	contains("the map", m, "Utan position<span class=\"en\"> without a location</span>: Kyrkan, ladan-e", "km</text>", "Teckenförklaring")
 
 	rows := section("nodes")
 	row := func(id string) string {
@@ -241,9 +241,13 @@ func TestSituationPage(t *testing.T) {
 	}
 	contains("macken-b's row", row(macken), "Nät <span class=\"en\">mains</span>", "Varning", "1 Hög")
 	contains("kyrkan-d's row", row(kyrkan), "Tyst", "okänd")
+	// The activation is central's own decision: 2 h old, never "old".
+	if k := row(kyrkan); strings.Contains(k, "har inte rapporterat") || strings.Contains(k, "oldmark") {
+		t.Errorf("kyrkan-d's row says it has not reported, or marks its activation old:\n%s", k)
+	}
 	contains("ladan-e's row", row("ladan-e"), "Okänt", "har inte rapporterat", "aldrig")
-	if n := strings.Count(rows, "<th scope=\"col\">"); n != 9 {
-		t.Errorf("the points table has %d column headers, want 9", n)
+	if n := strings.Count(rows, "<th scope=\"col\">"); n != 8 {
+		t.Errorf("the points table has %d column headers, want 8", n)
 	}
 	if strings.Index(rows, `id="p-skolan-c"`) > strings.Index(rows, `id="p-macken-b"`) || strings.Index(rows, `id="p-kyrkan-d"`) > strings.Index(rows, `id="p-macken-b"`) {
 		t.Error("the points are not listed most serious first")
