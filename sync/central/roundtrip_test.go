@@ -492,6 +492,7 @@ func TestNeedEditedOnBothSides(t *testing.T) {
 	// Central's view of the point is the point's own fold: the node's
 	// events and the directives the node has acknowledged.
 	status := func(l *eventlog.Log) string {
+		// Central's log folds into its picture and has no State of its own.
 		var v node.View
 		if pic := synctest.PictureOf(l); pic != nil {
 			v, _ = pic.View("byhuset-a")
