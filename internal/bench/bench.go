@@ -1,5 +1,5 @@
 // Package bench holds what the benchmark tools (cmd/portalbench,
-// cmd/boardbench, cmd/syncbench) share: a point's realistic state to seed
+// cmd/boardbench, cmd/syncbench, cmd/centralbench) share: a point's realistic state to seed
 // a node's log with, the tool started again as a child process, the peer
 // programs it measures against, a free loopback port, latency percentiles
 // and how the tools print their figures, CPU time and memory from /proc.
