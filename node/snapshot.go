@@ -107,7 +107,7 @@ func (s *State) Snapshot() ([]byte, error) {
 	defer s.mu.RUnlock()
 	x := snapshot{Version: FoldVersion, Point: s.point, PointAt: toSnap(s.pointAt),
 		Services: map[string]snapService{}, Anns: map[string]snapAnn{}, CheckIns: map[string]snapCheckIn{},
-		Reports: map[string]snapReport{}, Receipts: s.receipts, Power: s.power, PowerAt: toSnap(s.powerAt),
+		Reports: map[string]snapReport{}, Power: s.power, PowerAt: toSnap(s.powerAt),
 		Stock: map[string]snapReg[InventoryChanged]{}, Roster: map[string]snapReg[RosterChanged]{},
 		Journal: map[string]snapReg[Journal]{}, Acks: map[string]snapReg[AlertAcknowledged]{},
 		Last: uint64(s.last), Activation: s.activation, ActivationAt: toSnap(s.activationAt),
@@ -175,8 +175,17 @@ func RestoreState(b []byte) (*State, error) {
 		}
 		s.reports[k] = r
 	}
-	if x.Receipts != nil {
-		s.receipts = x.Receipts
+	// The receipt index is the creations' own receipts, made again
+	// rather than stored twice.
+	for id, c := range s.checkins {
+		if !c.created.isZero() {
+			s.receipts[c.c.Receipt] = Receipt{c.c.Receipt, "checkin", id, c.created.hlc, c.created.origin, c.created.seq}
+		}
+	}
+	for id, r := range s.reports {
+		if !r.created.isZero() {
+			s.receipts[r.r.Receipt] = Receipt{r.r.Receipt, "report", id, r.created.hlc, r.created.origin, r.created.seq}
+		}
 	}
 	s.power, s.powerAt = x.Power, x.PowerAt.stamp()
 	for k, v := range x.Stock {

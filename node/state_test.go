@@ -42,7 +42,8 @@ func randomEvents(r *rand.Rand, n int) []Event {
 			typ, payload = TypeJournalEntry, JournalEntry{ID: ids("j"), Text: pick([]string{"Stormen tilltar", "Elbolaget ringt"}), Corrects: pick([]string{"", "j0", "j1"})}
 		case 15:
 			// A check-in typed in later from paper: it happened before it was recorded.
-			typ, payload = TypeCheckInCreated, CheckInCreated{ID: ids("c"), Receipt: ids("R"), Household: ids("H"), Size: 2, Status: CheckInNeedsHelp, Need: "heat", By: "Eva"}
+			id := ids("c")
+			typ, payload = TypeCheckInCreated, CheckInCreated{ID: id, Receipt: "R" + id, Household: ids("H"), Size: 2, Status: CheckInNeedsHelp, Need: "heat", By: "Eva"}
 		case 12:
 			typ, payload = TypeInventoryChanged, InventoryChanged{Item: pick([]string{"fuel", "water", "blankets"}), Quantity: float64(r.IntN(100)), Unit: "st", Low: 10}
 		case 11:
@@ -62,10 +63,12 @@ func randomEvents(r *rand.Rand, n int) []Event {
 		case 3:
 			typ, payload = TypeAnnouncementWithdrawn, AnnouncementWithdrawn{ID: ids("a")}
 		case 4:
-			typ, payload = TypeCheckInCreated, CheckInCreated{ID: ids("c"), Receipt: ids("R"), Household: ids("H"),
+			id := ids("c")
+			typ, payload = TypeCheckInCreated, CheckInCreated{ID: id, Receipt: "R" + id, Household: ids("H"),
 				Size: 1 + r.IntN(6), Status: pick(CheckInStatuses), Need: pick(Needs)}
 		case 5:
-			typ, payload = TypeReportCreated, ReportCreated{ID: ids("r"), Receipt: ids("Q"), Category: pick(Categories),
+			id := ids("r")
+			typ, payload = TypeReportCreated, ReportCreated{ID: id, Receipt: "Q" + id, Category: pick(Categories),
 				Text: pick([]string{"träd", "vatten", "el"}), Urgency: pick(Urgencies)}
 		case 6:
 			typ, payload = TypeReportStatusChanged, ReportStatusChanged{ID: ids("r"), Status: pick(ReportStatuses)}
