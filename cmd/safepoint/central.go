@@ -105,6 +105,7 @@ func serveCentral(ctx context.Context, cfg centralConfig, root *slog.Logger) err
 		return err
 	}
 	defer closeData()
+	pic.Warm() // every point's summary, before the first reader asks
 	defer func() {
 		if err := pic.Close(); err != nil {
 			logger.Error("Writing the picture out failed", "err", err)

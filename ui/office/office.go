@@ -50,6 +50,7 @@ type Office struct {
 	logger *slog.Logger
 	pages  *web.Pages
 	hub    *web.Hub
+	cache  answers
 }
 
 //go:embed templates

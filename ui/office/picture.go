@@ -21,12 +21,14 @@ import (
 // pointsAPI serves GET /api/central/points: {"points": […]}, assembled
 // from each point's cached encoding.
 func (s *Office) pointsAPI(w http.ResponseWriter, r *http.Request) {
-	body := s.opts.Picture.PointsJSON(scopeOf(r))
+	pic := s.opts.Picture
+	body := s.cache.get(answerKey("points", account(r).Municipalities, ""), pic.Version(), pic.Now(), func() []byte {
+		b := append([]byte(`{"points":`), pic.PointsJSON(scopeOf(r))...)
+		return append(b, "}\n"...)
+	})
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	w.Write([]byte(`{"points":`))
 	w.Write(body)
-	w.Write([]byte("}\n"))
 }
 
 // PointDetail is GET /api/central/points/{id}: the point and its latest
@@ -88,7 +90,16 @@ func (s *Office) needsAPI(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	web.WriteJSON(w, http.StatusOK, map[string]any{"needs": s.opts.Picture.Needs(q)})
+	body := s.cache.get(answerKey("needs", account(r).Municipalities, r.URL.RawQuery), s.opts.Picture.Version(), s.opts.Picture.Now(), func() []byte {
+		b, err := json.Marshal(map[string]any{"needs": s.opts.Picture.Needs(q)})
+		if err != nil {
+			panic(err) // plain data: cannot fail
+		}
+		return append(b, '\n')
+	})
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
 }
 
 // csvCell guards a cell against formula injection: a spreadsheet runs a

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -120,45 +121,103 @@ func (p *Picture) Resume(ctx context.Context, file string) (map[string]uint64, e
 		return nil, fmt.Errorf("picture: %w", err)
 	}
 	defer rows.Close()
+	// Rows are read in one statement and decoded on every core: decoding
+	// is most of a start's work.
+	type restored struct {
+		origin string
+		pt     *point
+	}
+	jobs, out := make(chan snapRow, 64), make(chan restored, 64)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range jobs {
+				st, err := node.RestoreState(r.state)
+				if err != nil {
+					out <- restored{origin: r.origin} // folded again from the log: nothing is lost but time
+					continue
+				}
+				pt := newPoint(st)
+				pt.held, pt.down, pt.last = uint64(r.held), uint64(r.down), node.HLC(r.last)
+				if r.heard.Valid {
+					pt.heard = time.UnixMilli(r.heard.Int64).UTC()
+				}
+				out <- restored{r.origin, pt}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(out) }()
+	var scanErr error
+	go func() {
+		defer close(jobs)
+		for rows.Next() {
+			var r snapRow
+			var version string
+			if scanErr = rows.Scan(&r.origin, &version, &r.held, &r.down, &r.heard, &r.last, &r.state); scanErr != nil {
+				return
+			}
+			jobs <- r
+		}
+		scanErr = rows.Err()
+	}()
 	held := map[string]uint64{}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	stale := 0
-	for rows.Next() {
-		var (
-			origin, version string
-			h, down, last   int64
-			heard           sql.NullInt64
-			state           []byte
-		)
-		if err := rows.Scan(&origin, &version, &h, &down, &heard, &last, &state); err != nil {
-			return nil, fmt.Errorf("picture: %w", err)
-		}
-		st, err := node.RestoreState(state)
-		if err != nil {
-			// Folded again from the log: nothing is lost but time.
+	for r := range out {
+		switch {
+		case r.pt == nil:
 			stale++
-			continue
+		case r.origin == p.opts.Self:
+			p.self = r.pt
+			held[r.origin] = r.pt.held
+		default:
+			p.points[r.origin] = r.pt
+			held[r.origin] = r.pt.held
 		}
-		pt := newPoint(st)
-		pt.held, pt.down, pt.last = uint64(h), uint64(down), node.HLC(last)
-		if heard.Valid {
-			pt.heard = time.UnixMilli(heard.Int64).UTC()
-		}
-		if origin == p.opts.Self {
-			p.self = pt
-		} else {
-			p.points[origin] = pt
-		}
-		held[origin] = pt.held
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("picture: %w", err)
+	if scanErr != nil {
+		return nil, fmt.Errorf("picture: %w", scanErr)
 	}
 	if stale > 0 {
 		p.opts.Logger.Info("Picture snapshots of other fold rules: folding those points again", "points", stale)
 	}
 	return held, nil
+}
+
+// snapRow is one point_snapshots row.
+type snapRow struct {
+	origin           string
+	held, down, last int64
+	heard            sql.NullInt64
+	state            []byte
+}
+
+// Warm works out every point's summary now, on every core, so the first
+// reader after a start does not wait for a thousand of them.
+func (p *Picture) Warm() {
+	p.mu.RLock()
+	ids := make([]string, 0, len(p.points))
+	pts := make([]*point, 0, len(p.points))
+	for id, pt := range p.points {
+		ids, pts = append(ids, id), append(pts, pt)
+	}
+	p.mu.RUnlock()
+	now := p.opts.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < len(ids); i = int(next.Add(1)) - 1 {
+				p.summary(ids[i], pts[i], now)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // pointLocked is origin's point, made if new.
@@ -309,6 +368,9 @@ func (p *Picture) Changed() <-chan struct{} {
 	defer p.changeMu.Unlock()
 	return p.changed
 }
+
+// Now is the time the picture judges alerts and silence by.
+func (p *Picture) Now() time.Time { return p.opts.Now() }
 
 // Version counts changes: a cache of a view may key on it.
 func (p *Picture) Version() uint64 { return p.version.Load() }
