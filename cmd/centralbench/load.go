@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 type loadResult struct {
 	path                 string
 	clients              int
+	pace                 time.Duration // each client's least time from one request to the next; 0: back to back
 	window               time.Duration
 	requests, errors     int
 	bytes                int // of one answer
@@ -29,12 +31,16 @@ type loadResult struct {
 
 func (l loadResult) rate() float64 { return float64(l.requests) / l.window.Seconds() }
 
-// load sends GET path from clients clients back to back, each on its own
-// keep-alive connection with the staff session's cookie, for warmup and
-// then the measured window: every request that starts in the window
-// counts.
-func load(ctx context.Context, c *central, path string, clients int, warmup, window time.Duration) (loadResult, error) {
-	res := loadResult{path: path, clients: clients}
+// load sends GET path from clients clients, each on its own keep-alive
+// connection with the staff session's cookie, for warmup and then the
+// measured window: every request that starts in the window counts. With
+// pace 0 each client sends its next request as soon as the last is
+// answered (saturation: the latency is then mostly queueing, clients ÷
+// throughput); with pace P each starts one every P, as the live page
+// does at most (it refetches on a change, throttled), or at once when
+// the last took longer.
+func load(ctx context.Context, c *central, path string, clients int, pace, warmup, window time.Duration) (loadResult, error) {
+	res := loadResult{path: path, clients: clients, pace: pace}
 	first, err := get(http.DefaultClient, c.base, path, c.cookie)
 	if err != nil {
 		return res, err
@@ -57,7 +63,18 @@ func load(ctx context.Context, c *central, path string, clients int, warmup, win
 			client := &http.Client{Transport: tr, Timeout: time.Minute}
 			defer tr.CloseIdleConnections()
 			lat := make([]time.Duration, 0, 4096)
+			next := time.Now()
+			if pace > 0 { // spread the clients' first requests over one pace
+				next = next.Add(time.Duration(rand.Int64N(int64(pace))))
+			}
 			for !stop.Load() && ctx.Err() == nil {
+				if pace > 0 {
+					time.Sleep(time.Until(next))
+					next = next.Add(pace)
+					if now := time.Now(); next.Before(now) {
+						next = now
+					}
+				}
 				t0 := time.Now()
 				n, err := discard(client, c.base+path, c.cookie)
 				d := time.Since(t0)

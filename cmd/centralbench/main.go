@@ -65,6 +65,7 @@ type config struct {
 	points, events, batch int
 	rounds                int
 	clients               int
+	pace                  time.Duration
 	warmup, duration      time.Duration
 	updates               int
 	spacing               time.Duration
@@ -83,6 +84,7 @@ func main() {
 	fs.IntVar(&cfg.batch, "batch", 4000, "events per Ingest while seeding")
 	fs.IntVar(&cfg.rounds, "rounds", 3, "starts of each kind (with the snapshots, folding everything), alternating")
 	fs.IntVar(&cfg.clients, "clients", 64, "concurrent clients in the load test")
+	fs.DurationVar(&cfg.pace, "pace", 500*time.Millisecond, "a paced client's time from one request to the next, as the live page refetches at most (0: saturation only)")
 	fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured load before each window")
 	fs.DurationVar(&cfg.duration, "duration", 20*time.Second, "measured load per route")
 	fs.StringVar(&routes, "routes", pointsPath+","+needsPath+","+needsPath+"?point=p-0001", "the routes to load, one after another, comma-separated (the last: a small answer from the same handler, for reference)")
@@ -191,14 +193,20 @@ func run(ctx context.Context, cfg config, bin string) error {
 	}
 
 	if cfg.parts["load"] {
-		for _, path := range cfg.routes {
-			l, err := load(ctx, c, path, cfg.clients, cfg.warmup, cfg.duration)
-			if err != nil {
-				return fmt.Errorf("load %s: %w", path, err)
+		paces := []time.Duration{0}
+		if cfg.pace > 0 {
+			paces = append(paces, cfg.pace)
+		}
+		for _, pace := range paces {
+			for _, path := range cfg.routes {
+				l, err := load(ctx, c, path, cfg.clients, pace, cfg.warmup, cfg.duration)
+				if err != nil {
+					return fmt.Errorf("load %s: %w", path, err)
+				}
+				fmt.Fprintf(os.Stderr, "centralbench: %s, pace %v: %s requests/s, p50 %v, p99 %v, %s bytes each, central %.2f cores, %d errors\n",
+					path, pace, bench.Thousands(l.rate()), ms(l.p50), ms(l.p99), bench.Thousands(float64(l.bytes)), l.centralCores, l.errors)
+				res.loads = append(res.loads, l)
 			}
-			fmt.Fprintf(os.Stderr, "centralbench: %s: %s requests/s, p50 %v, p99 %v, %s bytes each, central %.2f cores, %d errors\n",
-				path, bench.Thousands(l.rate()), ms(l.p50), ms(l.p99), bench.Thousands(float64(l.bytes)), l.centralCores, l.errors)
-			res.loads = append(res.loads, l)
 		}
 		res.rssAfterLoad, _ = bench.ProcStatus(c.pid(), "VmRSS:")
 		res.hwmAfterLoad, _ = bench.ProcStatus(c.pid(), "VmHWM:")

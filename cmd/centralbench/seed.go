@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/safepoint-se/safepoint/internal/proctest"
@@ -48,8 +51,28 @@ type seedInfo struct {
 // generator's version and the fold rules are in its name, so a seed made
 // by other code is never reused.
 func cacheDir(root string, points, events int) string {
-	return filepath.Join(root, fmt.Sprintf("seed-g%d-f%s-%dx%d", genVersion, node.FoldVersion, points, events))
+	return filepath.Join(root, fmt.Sprintf("seed-g%d-f%s-s%s-%dx%d", genVersion, node.FoldVersion, selfHash(), points, events))
 }
+
+// selfHash is a short hash of this program's own binary: the seed is
+// written by the stores compiled into it (their tables, the snapshots'
+// format), so another build seeds again.
+var selfHash = sync.OnceValue(func() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "unknown"
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "unknown"
+	}
+	return hex.EncodeToString(h.Sum(nil)[:6])
+})
 
 // cachedSeed returns a seeded directory of these sizes under root, seeding
 // it first unless a complete one is there.
