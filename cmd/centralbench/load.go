@@ -21,6 +21,7 @@ type loadResult struct {
 	path                 string
 	clients              int
 	pace                 time.Duration // each client's least time from one request to the next; 0: back to back
+	gzip                 bool          // asked for gzip, as a browser does
 	window               time.Duration
 	requests, errors     int
 	bytes                int // of one answer
@@ -39,13 +40,14 @@ func (l loadResult) rate() float64 { return float64(l.requests) / l.window.Secon
 // throughput); with pace P each starts one every P, as the live page
 // does at most (it refetches on a change, throttled), or at once when
 // the last took longer.
-func load(ctx context.Context, c *central, path string, clients int, pace, warmup, window time.Duration) (loadResult, error) {
-	res := loadResult{path: path, clients: clients, pace: pace}
-	first, err := get(http.DefaultClient, c.base, path, c.cookie)
+func load(ctx context.Context, c *central, path string, clients int, pace, warmup, window time.Duration, gzip bool) (loadResult, error) {
+	res := loadResult{path: path, clients: clients, pace: pace, gzip: gzip}
+	one := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	n, err := discard(one, c.base+path, c.cookie, gzip)
 	if err != nil {
 		return res, err
 	}
-	res.bytes = len(first)
+	res.bytes = int(n) // as sent: compressed when gzip
 
 	var (
 		wg          sync.WaitGroup
@@ -76,7 +78,7 @@ func load(ctx context.Context, c *central, path string, clients int, pace, warmu
 					}
 				}
 				t0 := time.Now()
-				n, err := discard(client, c.base+path, c.cookie)
+				n, err := discard(client, c.base+path, c.cookie, gzip)
 				d := time.Since(t0)
 				in := from.Load() != 0 && t0.UnixNano() >= from.Load() && (until.Load() == 0 || t0.UnixNano() < until.Load())
 				if !in {
@@ -123,13 +125,17 @@ func load(ctx context.Context, c *central, path string, clients int, pace, warmu
 
 // discard sends an authenticated GET and reads the answer to its end
 // without keeping it (the load generator shares the machine: it should
-// cost little), returning its length.
-func discard(client *http.Client, url, cookie string) (int64, error) {
+// cost little), returning its length as sent. With gzip it asks for the
+// answer compressed, as a browser does, and does not inflate it.
+func discard(client *http.Client, url, cookie string, gzip bool) (int64, error) {
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Cookie", cookie)
+	if gzip {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err

@@ -66,6 +66,7 @@ type config struct {
 	rounds                int
 	clients               int
 	pace                  time.Duration
+	gzip                  bool
 	warmup, duration      time.Duration
 	updates               int
 	spacing               time.Duration
@@ -84,6 +85,7 @@ func main() {
 	fs.IntVar(&cfg.batch, "batch", 4000, "events per Ingest while seeding")
 	fs.IntVar(&cfg.rounds, "rounds", 3, "starts of each kind (with the snapshots, folding everything), alternating")
 	fs.IntVar(&cfg.clients, "clients", 64, "concurrent clients in the load test")
+	fs.BoolVar(&cfg.gzip, "gzip", true, "ask for answers gzipped, as a browser does (false: plain JSON)")
 	fs.DurationVar(&cfg.pace, "pace", 500*time.Millisecond, "a paced client's time from one request to the next, as the live page refetches at most (0: saturation only)")
 	fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured load before each window")
 	fs.DurationVar(&cfg.duration, "duration", 20*time.Second, "measured load per route")
@@ -199,7 +201,7 @@ func run(ctx context.Context, cfg config, bin string) error {
 		}
 		for _, pace := range paces {
 			for _, path := range cfg.routes {
-				l, err := load(ctx, c, path, cfg.clients, pace, cfg.warmup, cfg.duration)
+				l, err := load(ctx, c, path, cfg.clients, pace, cfg.warmup, cfg.duration, cfg.gzip)
 				if err != nil {
 					return fmt.Errorf("load %s: %w", path, err)
 				}

@@ -127,16 +127,20 @@ func (r results) startMedian(refold bool) startResult {
 
 // paceWords says how a client of the load sent its requests.
 func (l loadResult) paceWords() string {
-	if l.pace <= 0 {
-		return "back to back (saturation)"
+	how := "back to back (saturation)"
+	if l.pace > 0 {
+		how = fmt.Sprintf("one every %v (the live page's most)", l.pace)
 	}
-	return fmt.Sprintf("one every %v (the live page's most)", l.pace)
+	if l.gzip {
+		how += ", gzip"
+	}
+	return how
 }
 
 func (r results) printLoads(w io.Writer) {
 	fmt.Fprintf(w, "Load on the last start (from the snapshots): %d clients, each its own keep-alive connection, one staff session, %v measured after %v.\n\n",
 		r.cfg.clients, r.cfg.duration, r.cfg.warmup)
-	fmt.Fprintln(w, "| GET | each client | answer | requests/s | p50 | p90 | p99 | max | errors | central CPU | per request | load generator CPU | per request | connections |")
+	fmt.Fprintln(w, "| GET | each client | answer as sent | requests/s | p50 | p90 | p99 | max | errors | central CPU | per request | load generator CPU | per request | connections |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, l := range r.loads {
 		perReq := func(cores float64) string { return ms(time.Duration(cores / l.rate() * float64(time.Second))) }

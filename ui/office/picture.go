@@ -22,13 +22,10 @@ import (
 // from each point's cached encoding.
 func (s *Office) pointsAPI(w http.ResponseWriter, r *http.Request) {
 	pic := s.opts.Picture
-	body := s.cache.get(answerKey("points", account(r).Municipalities, ""), pic.Version(), pic.Now(), func() []byte {
+	s.cache.get(answerKey("points", account(r).Municipalities, ""), pic.Version(), pic.Now(), func() []byte {
 		b := append([]byte(`{"points":`), pic.PointsJSON(scopeOf(r))...)
 		return append(b, "}\n"...)
-	})
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	w.Write(body)
+	}).write(w, r)
 }
 
 // PointDetail is GET /api/central/points/{id}: the point and its latest
@@ -90,16 +87,13 @@ func (s *Office) needsAPI(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	body := s.cache.get(answerKey("needs", account(r).Municipalities, r.URL.RawQuery), s.opts.Picture.Version(), s.opts.Picture.Now(), func() []byte {
+	s.cache.get(answerKey("needs", account(r).Municipalities, r.URL.RawQuery), s.opts.Picture.Version(), s.opts.Picture.Now(), func() []byte {
 		b, err := json.Marshal(map[string]any{"needs": s.opts.Picture.Needs(q)})
 		if err != nil {
 			panic(err) // plain data: cannot fail
 		}
 		return append(b, '\n')
-	})
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	w.Write(body)
+	}).write(w, r)
 }
 
 // csvCell guards a cell against formula injection: a spreadsheet runs a
