@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/safepoint-se/safepoint/hardware/hwtest"
+
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 	"periph.io/x/conn/v3/i2c"
@@ -265,8 +267,6 @@ Pin GPIO17 (mains): low: mains present
 	}
 }
 
-func u16(v uint16) []byte { return []byte{byte(v >> 8), byte(v)} }
-
 // gaugeOps: VERSION (0x0003), VCELL, SOC at 0x36.
 func gaugeOps(vcell, soc uint16) []i2ctest.IO {
 	return []i2ctest.IO{
@@ -276,20 +276,10 @@ func gaugeOps(vcell, soc uint16) []i2ctest.IO {
 	}
 }
 
-// ina219SetUp and ina219Sense are periph's INA219 transactions (see
-// hardware/shunt's tests for the worked values).
-func ina219SetUp(addr, cal uint16) []i2ctest.IO {
-	return []i2ctest.IO{
-		{Addr: addr, W: append([]byte{0x05}, u16(cal)...)},
-		{Addr: addr, W: []byte{0x00, 0x1F, 0xFF}},
-	}
-}
-
-func ina219Sense(addr uint16, regs [4]uint16) []i2ctest.IO {
-	return []i2ctest.IO{
-		{Addr: addr, W: []byte{0x01}, R: u16(regs[0])},
-		{Addr: addr, W: []byte{0x02}, R: u16(regs[1])},
-		{Addr: addr, W: []byte{0x04}, R: u16(regs[2])},
-		{Addr: addr, W: []byte{0x03}, R: u16(regs[3])},
-	}
-}
+// The INA219's transactions and register bytes, shared with the other
+// hardware tests.
+var (
+	u16         = hwtest.U16
+	ina219SetUp = hwtest.INA219SetUp
+	ina219Sense = hwtest.INA219Sense
+)

@@ -5,6 +5,8 @@ import (
 	"math"
 	"testing"
 
+	"github.com/safepoint-se/safepoint/hardware/hwtest"
+
 	"periph.io/x/conn/v3/i2c/i2ctest"
 )
 
@@ -76,20 +78,10 @@ func TestWaveshareMissing(t *testing.T) {
 	}
 }
 
-func u16(v uint16) []byte { return []byte{byte(v >> 8), byte(v)} }
-
-func ina219SetUp(addr, cal uint16) []i2ctest.IO {
-	return []i2ctest.IO{
-		{Addr: addr, W: append([]byte{0x05}, u16(cal)...)},
-		{Addr: addr, W: []byte{0x00, 0x1F, 0xFF}},
-	}
-}
-
-func ina219Sense(addr uint16, regs [4]uint16) []i2ctest.IO {
-	return []i2ctest.IO{
-		{Addr: addr, W: []byte{0x01}, R: u16(regs[0])},
-		{Addr: addr, W: []byte{0x02}, R: u16(regs[1])},
-		{Addr: addr, W: []byte{0x04}, R: u16(regs[2])},
-		{Addr: addr, W: []byte{0x03}, R: u16(regs[3])},
-	}
-}
+// The INA219's transactions and register bytes, shared with the other
+// hardware tests.
+var (
+	u16         = hwtest.U16
+	ina219SetUp = hwtest.INA219SetUp
+	ina219Sense = hwtest.INA219Sense
+)

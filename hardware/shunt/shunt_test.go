@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/safepoint-se/safepoint/hardware/hwtest"
+
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/i2c/i2ctest"
 	"periph.io/x/conn/v3/physic"
@@ -265,27 +267,14 @@ func newSource(t *testing.T, bus i2c.Bus, opts *Opts) *Source {
 	return s
 }
 
-func u16(v uint16) []byte { return []byte{byte(v >> 8), byte(v)} }
-
-// setUpOps is what periph's ina219.New writes: the calibration, then the
-// configuration 0x1FFF.
-func setUpOps(addr, cal uint16) []i2ctest.IO {
-	return []i2ctest.IO{
-		{Addr: addr, W: append([]byte{0x05}, u16(cal)...)},
-		{Addr: addr, W: []byte{0x00, 0x1F, 0xFF}},
-	}
-}
-
 func calOp(addr, cal uint16) i2ctest.IO {
 	return i2ctest.IO{Addr: addr, W: []byte{0x05}, R: u16(cal)}
 }
 
-// senseOps is what periph's Sense reads: shunt, bus, current, power.
-func senseOps(addr uint16, regs [4]uint16) []i2ctest.IO {
-	return []i2ctest.IO{
-		{Addr: addr, W: []byte{0x01}, R: u16(regs[0])},
-		{Addr: addr, W: []byte{0x02}, R: u16(regs[1])},
-		{Addr: addr, W: []byte{0x04}, R: u16(regs[2])},
-		{Addr: addr, W: []byte{0x03}, R: u16(regs[3])},
-	}
-}
+// The INA219's transactions and register bytes, shared with the other
+// hardware tests.
+var (
+	u16      = hwtest.U16
+	setUpOps = hwtest.INA219SetUp
+	senseOps = hwtest.INA219Sense
+)
