@@ -278,4 +278,3 @@ func TestDraftChecked(t *testing.T) {
 		t.Fatalf("stored %d codes, %v", len(list), err)
 	}
 }
-
