@@ -87,7 +87,7 @@ var (
 	// ErrMismatch: central's certificate is not the one pinned.
 	ErrMismatch = errors.New("join: central's certificate does not have the fingerprint given")
 	// ErrUnconfirmed: no fingerprint was given and none was confirmed.
-	ErrUnconfirmed = errors.New("join: central's certificate not confirmed")
+	ErrUnconfirmed = errors.New("join: central's certificate is not confirmed")
 )
 
 // RefusedError is central's refusal of a code, or of the request.
@@ -249,9 +249,9 @@ func trust(ctx context.Context, central *url.URL, opts FetchOptions) (string, er
 		return fp, nil
 	}
 	if opts.Confirm == nil {
-		return fp, fmt.Errorf("%w: central's certificate at %s has the fingerprint\n  %s\nCompare it with the one central "+
-			"logs at start (Serving staff over HTTPS … fingerprint=…) or 'safepoint enrol create' prints, and run again "+
-			"with --fingerprint %s", ErrUnconfirmed, central.Host, fp, fp)
+		return fp, fmt.Errorf("%w (no --fingerprint, and no terminal to ask on). Its fingerprint at %s is\n  %s\n"+
+			"Compare it with the one central logs at start (Serving staff over HTTPS … fingerprint=…) or 'safepoint "+
+			"enrol create' prints, and run again with --fingerprint %s", ErrUnconfirmed, central.Host, fp, fp)
 	}
 	ok, err := opts.Confirm(fp)
 	if err != nil {
