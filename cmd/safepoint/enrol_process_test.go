@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/safepoint-se/safepoint/internal/proctest"
 	"github.com/safepoint-se/safepoint/sync/broker"
 	"github.com/safepoint-se/safepoint/sync/synctest"
@@ -197,8 +199,14 @@ func TestEnrolProcesses(t *testing.T) {
 		!strings.Contains(r.Stderr, "too many enrolment attempts") {
 		t.Fatalf("join over the limit: %s", r)
 	}
-	if strings.Contains(c.Stderr.String(), code) || strings.Contains(n.Stderr.String(), code) {
-		t.Error("a code in a log")
+	var e enrolment
+	if _, err := toml.DecodeFile(filepath.Join(ndir, enrolmentFile), &e); err != nil || len(e.MQTTPassword) < 20 {
+		t.Fatalf("enrolment file: %+v, %v", e, err)
+	}
+	for _, secret := range []string{code, strings.ReplaceAll(code, "-", ""), e.MQTTPassword} {
+		if strings.Contains(c.Stderr.String(), secret) || strings.Contains(n.Stderr.String(), secret) {
+			t.Errorf("a secret in a log: %s", secret)
+		}
 	}
 	n.terminate()
 	c.terminate()

@@ -136,6 +136,8 @@ func Fetch(ctx context.Context, central *url.URL, code string, opts FetchOptions
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	var fp string
+	// No proxy from the environment: the point talks to central directly,
+	// on the municipality's own network.
 	tr := &http.Transport{Proxy: nil, DisableKeepAlives: true, ResponseHeaderTimeout: opts.Timeout,
 		DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext}
 	if central.Scheme == "https" {

@@ -231,7 +231,8 @@ func (j *Join) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if j.opts.Enrolled != nil {
-		j.opts.Enrolled(r.Context(), c)
+		// The code is spent: finish even if the point hangs up now.
+		j.opts.Enrolled(context.WithoutCancel(r.Context()), c)
 	}
 	j.logger.Info("Point enrolled", "node", c.Node, "municipality", c.Municipality, "broker", brokerURL)
 	if j.opts.BrokerReload != "" {
