@@ -24,6 +24,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -448,6 +449,9 @@ func enrolJoin(ctx context.Context, args []string, env func(string) string, stdi
 	if err := writeEnrolment(path, e); err != nil {
 		return fmt.Errorf("central enrolled %s, but writing %s failed: %w (ask central for a new code)", g.Node, path, err)
 	}
+	if err := ownLikeDir(df.data, path); err != nil {
+		return err
+	}
 	what := g.Node
 	if g.Name != "" {
 		what += " (" + g.Name + ")"
@@ -481,6 +485,27 @@ func logOrigin(ctx context.Context, dir string) (string, error) {
 	}
 	defer r.Close()
 	return r.Origin(ctx)
+}
+
+// ownLikeDir gives path to the owner of dir when root writes it: the
+// installer may run the join as root, and the node, running as the data
+// directory's owner (safepoint), must read the file.
+func ownLikeDir(dir, path string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return nil
+	}
+	if err := os.Chown(path, int(st.Uid), int(st.Gid)); err != nil {
+		return fmt.Errorf("give %s to the owner of %s: %w", path, dir, err)
+	}
+	return nil
 }
 
 // writeEnrolment writes the enrolment file atomically, readable by its

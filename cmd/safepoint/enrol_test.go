@@ -7,14 +7,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/safepoint-se/safepoint/sync/broker"
+	"github.com/safepoint-se/safepoint/sync/central/enrol"
 	"github.com/safepoint-se/safepoint/sync/synctest"
+	"github.com/safepoint-se/safepoint/ui/join"
 	"github.com/safepoint-se/safepoint/ui/web"
 )
 
@@ -238,5 +242,53 @@ func TestCentralEnrolBroker(t *testing.T) {
 		if err := bad.validate(); err == nil {
 			t.Errorf("%+v: accepted", bad)
 		}
+	}
+}
+
+type noAccounts struct{}
+
+func (noAccounts) Provision(string, string, string) error { return nil }
+
+// TestEnrolJoinAsRoot: the installer runs the join as root in the data
+// directory of the user that runs the node: the enrolment file is that
+// user's, 0600, so the node can read it and nobody else.
+func TestEnrolJoinAsRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIP: needs root to give a file away")
+	}
+	ctx := context.Background()
+	codes, err := enrol.Open(ctx, filepath.Join(t.TempDir(), "safepoint.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer codes.Close()
+	code, _, err := codes.Create(ctx, enrol.Draft{Node: "macken-b", Municipality: "2161"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := join.New(join.Options{Codes: codes, Accounts: noAccounts{}, Logger: slog.New(slog.DiscardHandler),
+		Broker: func(host string) (string, error) { return "tcp://" + host + ":1883", nil }})
+	srv := httptest.NewTLSServer(j.Routes()[0].Handler)
+	defer srv.Close()
+
+	dir := filepath.Join(t.TempDir(), "node")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const nobody = 65534
+	if err := os.Chown(dir, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := enrolCmd("join", "--data", dir, "--central", srv.URL, "--code", code,
+		"--fingerprint", join.FingerprintOf(srv.Certificate().Raw))
+	if err != nil {
+		t.Fatalf("join: %v %s %s", err, out, errOut)
+	}
+	fi, err := os.Stat(filepath.Join(dir, enrolmentFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != nobody || st.Gid != nobody || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("enrolment file %v owned by %d:%d, want 0600 of %d", fi.Mode(), st.Uid, st.Gid, nobody)
 	}
 }
