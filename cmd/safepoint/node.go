@@ -79,7 +79,7 @@ func mqttFlags(fs *flag.FlagSet, c *mqttConfig) {
 }
 
 // tlsConfig is the TLS configuration for an ssl:// broker: the system's
-// CAs, or only the one in --mqtt-ca.
+// CAs, or only the one in --mqtt-ca (else the enrolment's, DATA/enrolment.toml).
 func (c mqttConfig) tlsConfig() (*tls.Config, error) {
 	var pem []byte
 	switch {
