@@ -36,6 +36,7 @@ type centralConfig struct {
 	// EmbeddedBroker runs an MQTT broker in the process on this address,
 	// with the users file DATA/broker/users, and connects central to it.
 	EmbeddedBroker string `toml:"embedded_broker"`
+	enrolConfig
 	mqttConfig
 }
 
@@ -59,6 +60,7 @@ func runCentral(ctx context.Context, args []string, env func(string) string, std
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
 	mqttFlags(fs, &cfg.mqttConfig)
 	fs.StringVar(&cfg.EmbeddedBroker, "embedded-broker", cfg.EmbeddedBroker, "run an MQTT broker in-process on this `address` (users in DATA/broker/users) and use it")
+	enrolFlags(fs, &cfg.enrolConfig)
 	setUsage(fs, "Run the municipality's central: receive every point's events over MQTT.")
 	err := parseLayered(fs, args, env, &configPath,
 		func() { cfg = defaultCentralConfig() },
@@ -74,6 +76,9 @@ func runCentral(ctx context.Context, args []string, env func(string) string, std
 		errs = append(errs, errors.New("--mqtt and --embedded-broker: choose one"))
 	}
 	if err := cfg.mqttConfig.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cfg.enrolConfig.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if !pointID.MatchString(cfg.ID) {
@@ -161,6 +166,12 @@ func serveCentral(ctx context.Context, cfg centralConfig, root *slog.Logger) err
 			return err
 		}
 	}
+	// Points enrol with a one-time code (safepoint enrol).
+	enrolment, err := newCentralEnrol(ctx, cfg, log.File(), embedded, recv.Register, logger)
+	if err != nil {
+		return err
+	}
+	defer enrolment.Close()
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
@@ -181,7 +192,7 @@ func serveCentral(ctx context.Context, cfg centralConfig, root *slog.Logger) err
 	// event, in its log, which folds it into the picture.
 	site := web.New(siteOpts)
 	handler := site.Handler(office.New(site, office.Options{Clock: log.Clock(), Logger: uiLogger, Downlink: recv,
-		Nodes: recv.Nodes, Picture: pic, Append: log.Append}))
+		Nodes: recv.Nodes, Picture: pic, Append: log.Append}), enrolment.part(siteOpts))
 	uiLogger.Info("Serving", "addr", ln.Addr().String())
 
 	g, ctx := errgroup.WithContext(ctx)

@@ -31,6 +31,7 @@ func commands() []command {
 		{"demo", "run a central, its broker and several nodes through a simulated storm (make run)", runDemo},
 		{"broker-config", "add a node or a central to the MQTT broker's users and ACL", runBrokerConfig},
 		{"user", "manage staff accounts: add, list, disable, enable, passwd, scope", runUser},
+		{"enrol", "enrol a point with one code: create, list, revoke at central; join at the point", runEnrol},
 		{"dump", "print every event of a log as JSON lines", runDump},
 		{"hardware", "look at the power hardware: hardware probe finds the HAT or shunt and reads it", runHardware},
 		{"version", "print the version", runVersion},

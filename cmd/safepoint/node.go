@@ -64,6 +64,11 @@ type mqttConfig struct {
 	MQTTUser     string `toml:"mqtt_user"`
 	MQTTPassFile string `toml:"mqtt_password_file"`
 	MQTTCA       string `toml:"mqtt_ca"`
+
+	// From DATA/enrolment.toml (safepoint enrol join), when no password
+	// file or CA file is given.
+	enrolledPassword string
+	enrolledCA       []byte
 }
 
 func mqttFlags(fs *flag.FlagSet, c *mqttConfig) {
@@ -74,20 +79,28 @@ func mqttFlags(fs *flag.FlagSet, c *mqttConfig) {
 }
 
 // tlsConfig is the TLS configuration for an ssl:// broker: the system's
-// CAs, or only the one in --mqtt-ca.
+// CAs, or only the one in --mqtt-ca (else the enrolment's, DATA/enrolment.toml).
 func (c mqttConfig) tlsConfig() (*tls.Config, error) {
-	if c.MQTTCA == "" {
+	var pem []byte
+	switch {
+	case c.MQTTCA != "":
+		if !strings.HasPrefix(c.MQTT, "ssl://") {
+			return nil, errors.New("--mqtt-ca: only for an ssl:// broker")
+		}
+		var err error
+		if pem, err = os.ReadFile(c.MQTTCA); err != nil {
+			return nil, fmt.Errorf("--mqtt-ca: %w", err)
+		}
+	case len(c.enrolledCA) > 0 && strings.HasPrefix(c.MQTT, "ssl://"):
+		pem = c.enrolledCA
+	default:
 		return nil, nil
-	}
-	if !strings.HasPrefix(c.MQTT, "ssl://") {
-		return nil, errors.New("--mqtt-ca: only for an ssl:// broker")
-	}
-	pem, err := os.ReadFile(c.MQTTCA)
-	if err != nil {
-		return nil, fmt.Errorf("--mqtt-ca: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
+		if c.MQTTCA == "" {
+			return nil, fmt.Errorf("%s: mqtt_ca: no PEM certificate in it", enrolmentFile)
+		}
 		return nil, fmt.Errorf("--mqtt-ca %s: no PEM certificate in it", c.MQTTCA)
 	}
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
@@ -103,10 +116,10 @@ func (c mqttConfig) validate() error {
 	return nil
 }
 
-// password reads the password file, if any.
+// password reads the password file, if any; else it is the enrolment's.
 func (c mqttConfig) password() (string, error) {
 	if c.MQTTPassFile == "" {
-		return "", nil
+		return c.enrolledPassword, nil
 	}
 	b, err := os.ReadFile(c.MQTTPassFile)
 	if err != nil {
@@ -257,6 +270,9 @@ func runNode(ctx context.Context, args []string, env func(string) string, stdout
 		func() { cfg = defaultNodeConfig() },
 		func(path string) error { return decodeTOML(path, &cfg) })
 	if err != nil {
+		return err
+	}
+	if err := applyEnrolment(&cfg); err != nil {
 		return err
 	}
 	if err := cfg.validate(); err != nil {

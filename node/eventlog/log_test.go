@@ -300,6 +300,9 @@ func TestReaderBesideWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	if o, err := r.Origin(ctx); err != nil || o != l.Origin() {
+		t.Fatalf("Origin: %q, %v; want %q", o, err, l.Origin())
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

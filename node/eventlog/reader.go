@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 
 	"github.com/safepoint-se/safepoint/internal/sqlitedb"
@@ -120,6 +121,20 @@ func (r *Reader) origins(ctx context.Context) ([]string, error) {
 		out = append(out, o)
 	}
 	return out, rows.Err()
+}
+
+// Origin is the log's own origin: the point's id ("" for a log that has
+// none yet).
+func (r *Reader) Origin(ctx context.Context) (string, error) {
+	var o string
+	err := r.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'origin'`).Scan(&o)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("event log: read origin: %w", err)
+	}
+	return o, nil
 }
 
 // Close closes the reader.
