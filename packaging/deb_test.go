@@ -457,6 +457,25 @@ func (r *throwaway) want(t *testing.T, script, want string) {
 	}
 }
 
+// serves runs `safepoint DAEMON --config /etc/safepoint/DAEMON.toml flags`
+// as the safepoint user until it serves staff, then stops it with SIGTERM:
+// it must exit 0.
+func (r *throwaway) serves(t *testing.T, daemon, flags string) {
+	t.Helper()
+	r.must(t, fmt.Sprintf(`log=/tmp/%[1]s.log
+setpriv --reuid=safepoint --regid=safepoint --init-groups \
+  safepoint %[1]s --config /etc/safepoint/%[1]s.toml %[2]s 2>$log &
+pid=$!
+i=0
+until grep -q 'Serving staff' $log; do
+  i=$((i+1))
+  if [ $i -gt 300 ] || ! kill -0 $pid 2>/dev/null; then cat $log; kill $pid; exit 1; fi
+  sleep 0.1
+done
+kill -TERM $pid
+wait $pid || { echo "exit $?"; cat $log; exit 1; }`, daemon, flags))
+}
+
 func checkInstall(t *testing.T, dist, arch, first, bin string) {
 	r := newThrowaway(t)
 	if out, _ := r.sh("dpkg-query -W safepoint"); !strings.Contains(out, "no packages found") {
@@ -480,21 +499,14 @@ func checkInstall(t *testing.T, dist, arch, first, bin string) {
 	}
 
 	// As INSTALL.md: an admin account made as the safepoint user before
-	// the first start, then the node as its unit runs it (but on loopback
-	// ports), as the safepoint user.
+	// the first start, then each daemon as its unit runs it (but on
+	// loopback ports), as the safepoint user, in the state postinst made.
 	r.must(t, "printf '%s\\n%s\\n' 'ett långt lösenord' 'ett långt lösenord' | "+
 		"setpriv --reuid=safepoint --regid=safepoint --init-groups safepoint user add --data /var/lib/safepoint/central --name anna --role admin")
-	r.must(t, `setpriv --reuid=safepoint --regid=safepoint --init-groups \
-  safepoint node --config /etc/safepoint/node.toml --http 127.0.0.1:0 --https 127.0.0.1:0 2>/tmp/node.log &
-pid=$!
-i=0
-until grep -q 'Serving staff' /tmp/node.log; do
-  i=$((i+1)); if [ $i -gt 300 ] || ! kill -0 $pid 2>/dev/null; then cat /tmp/node.log; kill $pid; exit 1; fi
-  sleep 0.1
-done
-kill -TERM $pid
-wait $pid || { echo "exit $?"; cat /tmp/node.log; exit 1; }`)
-	r.want(t, "stat -c '%U %n' /var/lib/safepoint/node/safepoint.db", "safepoint /var/lib/safepoint/node/safepoint.db")
+	r.serves(t, "node", "--http 127.0.0.1:0 --https 127.0.0.1:0")
+	r.serves(t, "central", "--http 127.0.0.1:0 --https 127.0.0.1:0 --embedded-broker 127.0.0.1:0")
+	r.want(t, "stat -c '%U %n' /var/lib/safepoint/*/safepoint.db",
+		"safepoint /var/lib/safepoint/central/safepoint.db\nsafepoint /var/lib/safepoint/node/safepoint.db")
 
 	// An upgrade over a local edit, with the conffile unchanged in the
 	// package: dpkg keeps the edit without asking (stdin is empty: a
