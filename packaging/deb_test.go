@@ -1,3 +1,5 @@
+//go:build linux
+
 package packaging
 
 import (
@@ -13,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/BurntSushi/toml"
@@ -403,6 +406,9 @@ func checkReads(t *testing.T, bin, daemon, file string, extra ...string) {
 // change lands in upper, and nowhere else.
 type throwaway struct{ upper, work, merged string }
 
+// overlayfsMagic is statfs's f_type of overlayfs (linux/magic.h).
+const overlayfsMagic = 0x794c7630
+
 const enterRoot = `set -e
 mount -t overlay overlay -o "lowerdir=/,upperdir=$1,workdir=$2" "$3"
 mount --rbind /dev "$3/dev"
@@ -419,7 +425,18 @@ func newThrowaway(t *testing.T) *throwaway {
 		needPeer(t, "unshare not installed (util-linux)")
 	}
 	dir := t.TempDir()
-	r := &throwaway{filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "root")}
+	// An overlay's upper layer cannot be on overlayfs, as /tmp is in many
+	// containers: there it goes to /dev/shm.
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err == nil && fs.Type == overlayfsMagic {
+		shm, err := os.MkdirTemp("/dev/shm", "safepoint-deb-")
+		if err != nil {
+			needPeer(t, "no throwaway root: "+dir+" is on overlayfs and /dev/shm is not writable")
+		}
+		t.Cleanup(func() { os.RemoveAll(shm) })
+		dir = shm
+	}
+	r := &throwaway{filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(t.TempDir(), "root")}
 	for _, d := range []string{r.upper, r.work, r.merged} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
