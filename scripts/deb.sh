@@ -85,7 +85,8 @@ for arch in $ARCHES; do
 			-ldflags "-s -w -X main.version=$VERSION" -o "$bin" ./cmd/safepoint
 	fi
 	out=$DIST/safepoint_${DEB_VERSION}_$arch.deb
-	rm -f "$out"
+	# One package an arch in dist/, so that safepoint_*_ARCH.deb names it.
+	rm -f "$DIST"/safepoint_*_"$arch".deb
 	if ! log=$(DEB_ARCH=$arch DEB_BIN=$bin $GO tool nfpm package --config "$NFPM_CONFIG" --packager deb --target "$out" 2>&1); then
 		echo "deb: nfpm: $log" >&2
 		exit 1
