@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_DIR ?= .run
 
 .DEFAULT_GOAL := help
-.PHONY: help run run-node build test soak fuzz check bench cross clean
+.PHONY: help run run-node build test soak fuzz check bench cross deb clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-9s %s\n", $$1, $$2}'
@@ -80,6 +80,10 @@ cross: ## static builds for linux/arm64 and linux/arm (GOARM=6) into dist/
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/safepoint-linux-arm64 ./cmd/safepoint
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=6 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/safepoint-linux-armv6 ./cmd/safepoint
 	@ls -l dist/
+
+deb: ## Debian packages for amd64, arm64, armhf (GOARM=6) into dist/, with nfpm (docs/INSTALL.md)
+	VERSION='$(VERSION)' GO='$(GO)' scripts/deb.sh
+	@ls -l dist/*.deb
 
 clean: ## remove build output and the run directory
 	rm -rf bin dist $(RUN_DIR)
