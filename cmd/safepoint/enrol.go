@@ -220,7 +220,7 @@ func joinCommand(cfg centralConfig, code string) string {
 	if err != nil || port == "" || port == "0" {
 		port = join.DefaultPort
 	}
-	cmd := fmt.Sprintf("safepoint enrol join --data /var/lib/safepoint --central %s://%s --code %s",
+	cmd := fmt.Sprintf("sudo -u safepoint safepoint enrol join --data /var/lib/safepoint/node --central %s://%s --code %s",
 		scheme, net.JoinHostPort(host, port), code)
 	if scheme == "https" {
 		cert, err := os.ReadFile(filepath.Join(cfg.Data, web.CertFile))
