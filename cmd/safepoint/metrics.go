@@ -250,7 +250,7 @@ func serveMetrics(ctx context.Context, g *errgroup.Group, ln net.Listener, reg *
 		// A scrape is a few kB on a local network; gzip would take a new
 		// flate compressor (about 1 MiB) for each.
 		DisableCompression: true,
-		Timeout:             10 * time.Second,
+		Timeout:            10 * time.Second,
 	}))
 	srv := web.NewServer(mux, logger)
 	logger.Info("Serving metrics", "addr", ln.Addr().String(), "path", "/metrics")
