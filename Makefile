@@ -58,7 +58,7 @@ check: ## gofmt, go vet, staticcheck
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-bench: ## run the benchmarks, the status page against nginx, 1,000 live boards, central with 1,000 points (figures go to docs/BENCHMARKS.md)
+bench: ## run the benchmarks, the status page against nginx, 1,000 live boards, central with 1,000 points, an idle node's memory (figures go to docs/BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 # nginx is cmd/portalbench's reference. It runs on its own port with its own
 # configuration, so a system nginx the package may start (port 80) does not matter.
@@ -75,6 +75,9 @@ bench: ## run the benchmarks, the status page against nginx, 1,000 live boards, 
 # centralbench seeds a million events once (about a minute) and keeps them
 # under $TMPDIR/centralbench for the next run.
 	$(GO) run ./cmd/centralbench
+# membench builds the binary of the commit before issue 18 from its own tree
+# (git archive) and measures it beside this tree's, idle, metrics on.
+	$(GO) run ./cmd/membench
 
 cross: ## static builds for linux/arm64 and linux/arm (GOARM=6) into dist/
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/safepoint-linux-arm64 ./cmd/safepoint

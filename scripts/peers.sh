@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Makes sure the real peers the tests talk to are installed: Chromium (browser
-# tests), mosquitto (sync), NUT's upsd and dummy-ups (power), and the npm
-# packages the browser tests inject (axe-core). Installs what is missing when
-# it can (root with apt-get, npm); otherwise prints a loud SKIP line per
-# missing peer, and the tests that need it skip, or fail under
-# REQUIRE_PEERS=1.
+# tests), mosquitto (sync), NUT's upsd and dummy-ups (power), promtool (the
+# metrics' lint: Debian's prometheus package, which on a machine run by
+# systemd also enables its server; `systemctl disable --now prometheus`),
+# and the npm packages the browser tests inject (axe-core). Installs what
+# is missing when it can (root with apt-get, npm); otherwise prints a loud
+# SKIP line per missing peer, and the tests that need it skip, or fail
+# under REQUIRE_PEERS=1.
 set -u
 cd "$(dirname "$0")/.."
 
-declare -A bins=([chromium]=/usr/bin/chromium [mosquitto]=/usr/sbin/mosquitto [nut-server]=/usr/sbin/upsd)
+declare -A bins=([chromium]=/usr/bin/chromium [mosquitto]=/usr/sbin/mosquitto [nut-server]=/usr/sbin/upsd
+  [prometheus]=/usr/bin/promtool)
 missing=()
 for pkg in "${!bins[@]}"; do
   [ -x "${bins[$pkg]}" ] || missing+=("$pkg")

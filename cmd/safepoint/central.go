@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/safepoint-se/safepoint/internal/systemd"
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/broker"
@@ -30,6 +31,7 @@ type centralConfig struct {
 	HTTP      string `toml:"http"`
 	HTTPS     string `toml:"https"`
 	StaffTLS  string `toml:"staff_tls"`
+	Metrics   string `toml:"metrics"`
 	ID        string `toml:"id"`
 	LogLevel  string `toml:"log_level"`
 	LogFormat string `toml:"log_format"`
@@ -55,6 +57,7 @@ func runCentral(ctx context.Context, args []string, env func(string) string, std
 	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "listen `address` (plain HTTP: redirects staff to HTTPS)")
 	fs.StringVar(&cfg.HTTPS, "https", cfg.HTTPS, "listen `address` for staff over HTTPS")
 	fs.StringVar(&cfg.StaffTLS, "staff-tls", cfg.StaffTLS, "`on` or off, as for the node")
+	fs.StringVar(&cfg.Metrics, "metrics", cfg.Metrics, metricsUsage)
 	fs.StringVar(&cfg.ID, "id", cfg.ID, "central's own origin `id`")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn, error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
@@ -85,6 +88,13 @@ func runCentral(ctx context.Context, args []string, env func(string) string, std
 		errs = append(errs, fmt.Errorf("--id %q: use 1 to 40 lower-case letters, digits and dashes", cfg.ID))
 	}
 	if _, err := parseLevel(cfg.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	site := map[string]string{"http": cfg.HTTP}
+	if cfg.StaffTLS == "on" {
+		site["https"] = cfg.HTTPS
+	}
+	if err := checkMetricsAddr(cfg.Metrics, site); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -193,14 +203,30 @@ func serveCentral(ctx context.Context, cfg centralConfig, root *slog.Logger) err
 	site := web.New(siteOpts)
 	handler := site.Handler(office.New(site, office.Options{Clock: log.Clock(), Logger: uiLogger, Downlink: recv,
 		Nodes: recv.Nodes, Picture: pic, Append: log.Append}), enrolment.part(siteOpts))
+	reg := newRegistry(log)
+	reg.MustRegister(centralMetrics(log, recv, pic)...)
+	reg.MustRegister(requestsCollector{site})
+	notifier, err := systemd.New(systemd.Options{Check: liveness(log, ln), Status: centralStatus(recv), Logger: logger})
+	if err != nil {
+		closeAll(ln, tlsLn)
+		return err
+	}
+	metricsLn, err := listenMetrics(cfg.Metrics)
+	if err != nil {
+		closeAll(ln, tlsLn)
+		return err
+	}
 	uiLogger.Info("Serving", "addr", ln.Addr().String())
 
 	g, ctx := errgroup.WithContext(ctx)
 	serveHTTP(ctx, g, site, handler, uiLogger, ln, tlsLn)
+	serveMetrics(ctx, g, metricsLn, reg, uiLogger)
+	g.Go(func() error { return notifier.Run(ctx) })
 	if embedded != nil {
 		g.Go(func() error { return embedded.Run(ctx) })
 	}
 	g.Go(func() error { return recv.Run(ctx) })
 	g.Go(func() error { return pic.Run(ctx) })
+	settle()
 	return g.Wait()
 }

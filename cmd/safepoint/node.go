@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/safepoint-se/safepoint/hardware/powermon"
+	"github.com/safepoint-se/safepoint/internal/systemd"
 	"github.com/safepoint-se/safepoint/node"
 	"github.com/safepoint-se/safepoint/node/eventlog"
 	"github.com/safepoint-se/safepoint/sync/link"
@@ -35,6 +36,7 @@ type nodeConfig struct {
 	HTTP         string  `toml:"http"`
 	HTTPS        string  `toml:"https"`
 	StaffTLS     string  `toml:"staff_tls"`
+	Metrics      string  `toml:"metrics"`
 	ID           string  `toml:"id"`
 	Name         string  `toml:"name"`
 	Municipality string  `toml:"municipality"`
@@ -153,6 +155,7 @@ func nodeFlags(cfg *nodeConfig, configPath *string, stderr io.Writer) *flag.Flag
 	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "listen `address` for the resident pages and API")
 	fs.StringVar(&cfg.HTTPS, "https", cfg.HTTPS, "listen `address` for staff over HTTPS")
 	fs.StringVar(&cfg.StaffTLS, "staff-tls", cfg.StaffTLS, "`on`: staff routes only over HTTPS; off: everything on plain HTTP (loopback tests, a separately secured staff network)")
+	fs.StringVar(&cfg.Metrics, "metrics", cfg.Metrics, metricsUsage)
 	fs.StringVar(&cfg.ID, "id", cfg.ID, "point `id` (lower-case letters, digits, dashes); made up on first start when empty")
 	fs.StringVar(&cfg.Name, "name", cfg.Name, "point `name` shown to residents")
 	fs.StringVar(&cfg.Municipality, "municipality", cfg.Municipality, "SCB kommunkod, four `digits` (e.g. 2161)")
@@ -218,6 +221,9 @@ func (c *nodeConfig) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--staff-tls %q: on or off", c.StaffTLS))
 	}
+	if err := checkMetricsAddr(c.Metrics, c.siteAddrs()); err != nil {
+		errs = append(errs, err)
+	}
 	if c.PostRate < 0 || c.PostBurst <= 0 {
 		errs = append(errs, errors.New("--post-rate must be 0 (off) or more, --post-burst positive"))
 	}
@@ -244,6 +250,19 @@ func (c *nodeConfig) validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// siteAddrs are the site's listen addresses by flag: metrics never share
+// their port.
+func (c *nodeConfig) siteAddrs() map[string]string {
+	addrs := map[string]string{"http": c.HTTP}
+	if c.StaffTLS == "on" {
+		addrs["https"] = c.HTTPS
+	}
+	return addrs
+}
+
+// metricsUsage is --metrics's help, for node and central alike.
+const metricsUsage = "listen `address` for Prometheus metrics at /metrics (e.g. 127.0.0.1:9464); empty: none. Never the port of --http or --https"
 
 func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level
@@ -341,6 +360,9 @@ func serveNode(ctx context.Context, cfg nodeConfig, root *slog.Logger) error {
 	portalOpts := portal.Options{Log: log, Logger: uiLogger, PostPerMinute: postRate, PostBurst: cfg.PostBurst,
 		Catalog: cat, PortalHost: cfg.PortalHost, Nearby: cfg.Nearby}
 	boardOpts := board.Options{Log: log, Logger: uiLogger}
+	reg := newRegistry(log)
+	var powerStatus func() powermon.Status // for systemd's status; nil watches none
+	var syncStatus func() link.Status      // nil: no link
 	src, kind, battery, closer, err := openPower(cfg.powerConfig)
 	if err != nil {
 		ln.Close()
@@ -367,6 +389,8 @@ func serveNode(ctx context.Context, cfg nodeConfig, root *slog.Logger) error {
 			}})
 		portalOpts.Power = monitor.Status
 		boardOpts.Power, boardOpts.PowerHistory = monitor.Status, monitor.History
+		powerStatus = monitor.Status
+		reg.MustRegister(powerCollector{monitor.Status})
 		powerLogger.Info("Watching power", "source", kind, "chemistry", battery.Chemistry, "ah", battery.CapacityAh)
 	}
 	tlsLn, err := listenStaff(cfg.StaffTLS, cfg.Data, cfg.HTTPS, &siteOpts, uiLogger)
@@ -397,15 +421,33 @@ func serveNode(ctx context.Context, cfg nodeConfig, root *slog.Logger) error {
 			return api.SyncStatus{Configured: true, Online: st.Online, LastSync: st.LastSync, Backlog: st.Backlog, Problem: st.Problem}
 		}
 		portalOpts.Sync, boardOpts.Sync = linkStatus, linkStatus
+		syncStatus = uplink.Status
+		reg.MustRegister(linkMetrics(uplink.Status)...)
 	}
 	// A node serves its residents (the portal and the public API) and its
 	// staff (the board).
 	site := web.New(siteOpts)
 	handler := site.Handler(portal.New(site, portalOpts), board.New(site, boardOpts))
+	reg.MustRegister(requestsCollector{site})
+	// systemd hears READY=1 once the check passes, and a watchdog ping
+	// after each check that passes.
+	notifier, err := systemd.New(systemd.Options{Check: liveness(log, ln),
+		Status: nodeStatus(powerStatus, syncStatus), Logger: logger})
+	if err != nil {
+		closeAll(ln, tlsLn)
+		return err
+	}
+	metricsLn, err := listenMetrics(cfg.Metrics)
+	if err != nil {
+		closeAll(ln, tlsLn)
+		return err
+	}
 	uiLogger.Info("Serving", "addr", ln.Addr().String())
 
 	g, ctx := errgroup.WithContext(ctx)
 	serveHTTP(ctx, g, site, handler, uiLogger, ln, tlsLn)
+	serveMetrics(ctx, g, metricsLn, reg, uiLogger)
+	g.Go(func() error { return notifier.Run(ctx) })
 	if monitor != nil {
 		g.Go(func() error { return monitor.Run(ctx) })
 	}
@@ -413,6 +455,7 @@ func serveNode(ctx context.Context, cfg nodeConfig, root *slog.Logger) error {
 		g.Go(func() error { return uplink.Run(ctx) })
 	}
 	g.Go(func() error { retention(ctx, log, cfg.RetentionDays, time.Hour, logger); return nil })
+	settle()
 	return g.Wait()
 }
 

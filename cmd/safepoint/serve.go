@@ -38,6 +38,16 @@ func listenStaff(mode, data, addr string, opts *web.Options, logger *slog.Logger
 	return tls.NewListener(raw, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
 }
 
+// closeAll closes the listeners opened so far, when a start fails after
+// them.
+func closeAll(listeners ...net.Listener) {
+	for _, l := range listeners {
+		if l != nil {
+			l.Close()
+		}
+	}
+}
+
 // serveHTTP serves handler (site's) on each listener under g, and shuts
 // them down gracefully when ctx ends.
 func serveHTTP(ctx context.Context, g *errgroup.Group, site *web.Site, handler http.Handler, logger *slog.Logger, listeners ...net.Listener) {

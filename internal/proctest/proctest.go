@@ -41,12 +41,14 @@ func Main(bin *string, run func() int) int {
 	return run()
 }
 
-// Env is the test's environment without any SAFEPOINT_* variable, plus
-// extra: the binary sees only what a test gives it.
+// Env is the test's environment without any SAFEPOINT_* variable, nor
+// systemd's NOTIFY_SOCKET and WATCHDOG_* (tests run under a service
+// manager must not have their children notify it), plus extra: the binary
+// sees only what a test gives it.
 func Env(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SAFEPOINT_") {
+		if !strings.HasPrefix(kv, "SAFEPOINT_") && !strings.HasPrefix(kv, "NOTIFY_SOCKET=") && !strings.HasPrefix(kv, "WATCHDOG_") {
 			env = append(env, kv)
 		}
 	}

@@ -72,6 +72,7 @@ func (l *Log) Ingest(ctx context.Context, events []node.Event) (added int, water
 	if err := tx.Commit(); err != nil {
 		return 0, nil, fmt.Errorf("event log: ingest: %w", err)
 	}
+	l.ingested.Add(uint64(len(fresh)))
 	for _, e := range fresh {
 		l.clock.ObserveRemote(e.HLC)
 	}

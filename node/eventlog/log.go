@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/safepoint-se/safepoint/internal/sqlitedb"
@@ -107,6 +108,7 @@ type Log struct {
 	maxBatch int
 
 	reqs     chan *appendReq
+	probes   chan probeReq
 	stop     chan struct{}
 	done     chan struct{}
 	seq      uint64 // last seq of our own origin; owned by the writer after Open
@@ -120,6 +122,17 @@ type Log struct {
 
 	headMu sync.Mutex
 	head   uint64 // l.seq as readers may see it
+
+	// What the log has stored since it opened: its own events appended
+	// and other origins' events ingested (never one found by its
+	// idempotency key, never a duplicate). The metrics read them.
+	appended, ingested atomic.Uint64
+}
+
+// probeReq asks the writer to show it can still write.
+type probeReq struct {
+	ctx   context.Context
+	reply chan error // buffered: the writer never waits on the asker
 }
 
 // Open opens (creating if needed) the log at file, applies migrations,
@@ -150,7 +163,8 @@ func Open(ctx context.Context, file string, opts Options) (*Log, error) {
 		}
 		return nil, err
 	}
-	l.reqs, l.stop, l.done = make(chan *appendReq), make(chan struct{}), make(chan struct{})
+	l.reqs, l.probes = make(chan *appendReq), make(chan probeReq)
+	l.stop, l.done = make(chan struct{}), make(chan struct{})
 	go l.writer()
 	return l, nil
 }
@@ -301,6 +315,9 @@ func (l *Log) writer() {
 		select {
 		case <-l.stop:
 			return
+		case p := <-l.probes:
+			p.reply <- l.probe(p.ctx)
+			continue
 		case req := <-l.reqs:
 			batch = append(batch[:0], req)
 		}
@@ -391,6 +408,48 @@ func (l *Log) commit(batch []*appendReq) ([]written, error) {
 	return events, nil
 }
 
+// Probe shows that the log can still write, without writing: a round trip
+// through the writer goroutine, which takes SQLite's write lock and lets it
+// go (BEGIN IMMEDIATE, ROLLBACK; nothing reaches the disk). It fails when
+// ctx ends first: a writer stuck in a commit, or a database another
+// connection keeps locked, cannot answer. The watchdog pings systemd only
+// after a probe succeeds.
+func (l *Log) Probe(ctx context.Context) error {
+	p := probeReq{ctx: ctx, reply: make(chan error, 1)}
+	select {
+	case l.probes <- p:
+	case <-l.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return fmt.Errorf("event log: probe: the writer is busy: %w", context.Cause(ctx))
+	}
+	select {
+	case err := <-p.reply:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("event log: probe: no write lock: %w", context.Cause(ctx))
+	}
+}
+
+func (l *Log) probe(ctx context.Context) error {
+	tx, err := l.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE (the writer's DSN)
+	if err != nil {
+		return fmt.Errorf("event log: probe: %w", err)
+	}
+	if err := tx.Rollback(); err != nil {
+		return fmt.Errorf("event log: probe: %w", err)
+	}
+	return nil
+}
+
+// Appended is how many of its own events the log has stored since it
+// opened.
+func (l *Log) Appended() uint64 { return l.appended.Load() }
+
+// Ingested is how many events of other origins the log has stored since it
+// opened (at central: the nodes' events), duplicates not counted.
+func (l *Log) Ingested() uint64 { return l.ingested.Load() }
+
 // Healthy reports why the log cannot store, when its last commit failed
 // and none has succeeded since; nil while it stores.
 func (l *Log) Healthy() error {
@@ -430,6 +489,7 @@ func (l *Log) finish(batch []*appendReq, events []written, err error) {
 	if err != nil {
 		return
 	}
+	l.appended.Add(uint64(len(fresh)))
 	// Folded before anyone hears of the append: a caller that reads the
 	// state after Append returns sees its own event.
 	l.folder.Fold(fresh...)

@@ -505,3 +505,98 @@ func TestHealthy(t *testing.T) {
 		t.Fatalf("after a commit that succeeded: %v", err)
 	}
 }
+
+// TestProbe: a probe passes while the writer can take SQLite's write
+// lock, fails within its deadline while another connection holds that
+// lock (a stuck store, as the watchdog must see it), and passes again
+// once the lock is let go; it writes nothing.
+func TestProbe(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), FileName)
+	l := openTest(t, file, Options{})
+	if err := l.Probe(ctx); err != nil {
+		t.Fatalf("probe of a free log: %v", err)
+	}
+
+	other, err := sqlitedb.Open(file, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	start := time.Now()
+	err = l.Probe(pctx)
+	cancel()
+	if err == nil {
+		t.Fatal("probe passed while another connection held the write lock")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("probe took %v to fail, want about its 300 ms deadline", took)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	// The writer may still be in the failed probe's BEGIN for up to the
+	// busy timeout; it answers the next one once it is back.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := l.Probe(pctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("probe still failing after the lock was let go: %v", err)
+		}
+	}
+	if l.Head() != 0 || l.Appended() != 0 {
+		t.Errorf("probes wrote: head %d, appended %d", l.Head(), l.Appended())
+	}
+	l.Close()
+	if err := l.Probe(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("probe after close: %v, want ErrClosed", err)
+	}
+}
+
+// TestCounters: Appended counts own events stored, not an idempotent
+// retry; Ingested counts other origins' events stored, not duplicates.
+func TestCounters(t *testing.T) {
+	ctx := context.Background()
+	l := openTest(t, filepath.Join(t.TempDir(), FileName), Options{})
+	for i := 0; i < 3; i++ {
+		if _, err := l.Append(ctx, report("träd")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := report("samma")
+	d.Key = "k1"
+	for i := 0; i < 2; i++ {
+		if _, err := l.Append(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := l.Appended(); got != 4 {
+		t.Errorf("Appended = %d, want 4", got)
+	}
+	var peer []node.Event
+	for seq := uint64(1); seq <= 3; seq++ {
+		peer = append(peer, node.Event{Origin: "node-b", Seq: seq, HLC: node.HLC(seq << 16), Type: node.TypeReportCreated,
+			Payload: []byte(`{"id":"x","receipt":"R","category":"road","text":"t","urgency":"normal"}`)})
+	}
+	for range 2 { // the second time, every event is a duplicate
+		if _, _, err := l.Ingest(ctx, peer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := l.Ingested(); got != 3 {
+		t.Errorf("Ingested = %d, want 3", got)
+	}
+	if got := l.Appended(); got != 4 {
+		t.Errorf("Appended after ingest = %d, want 4", got)
+	}
+}

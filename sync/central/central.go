@@ -60,7 +60,8 @@ type Node struct {
 	head         uint64
 }
 
-// Counters of stored and refused messages, exposed later as metrics.
+// Counters of the events in stored batches (duplicates too) and of
+// refused messages; the metrics read them.
 type Counters struct {
 	Accepted, Refused atomic.Int64
 }
@@ -140,6 +141,14 @@ func (r *Receiver) Nodes() []Node {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// Connected reports whether central has a session with the broker and is
+// subscribed to the nodes' topics.
+func (r *Receiver) Connected() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.online
 }
 
 // Run connects, subscribes and stores until ctx ends, reconnecting with

@@ -270,7 +270,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered (403 for a foreign Origin)
 	}
 	if rec, ok := w.(*statusRecorder); ok {
-		rec.status = http.StatusSwitchingProtocols // for the request log
+		rec.status = http.StatusSwitchingProtocols // for the request count and log
 	}
 	conn.SetReadLimit(4096)
 	c := &boardClient{conn: conn, send: make(chan *websocket.PreparedMessage, sendQueue), gone: make(chan struct{})}
@@ -350,8 +350,8 @@ func (c *boardClient) writer(every time.Duration) {
 }
 
 // hijacker lets the upgrader take the connection over from beneath the
-// request logger's wrapper (a debug log level), which is no http.Hijacker
-// itself; errors still go through the wrapper, so their status is logged.
+// request counter's wrapper, which is no http.Hijacker itself; errors
+// still go through the wrapper, so their status is counted and logged.
 type hijacker struct{ http.ResponseWriter }
 
 func (w hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {

@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/safepoint-se/safepoint/node/accounts"
@@ -48,6 +50,7 @@ type Site struct {
 	pages     *Pages        // the login page
 	done      chan struct{} // closed by Close: live connections end
 	closeMu   sync.Once
+	requests  requestCounts
 }
 
 //go:embed static
@@ -164,7 +167,7 @@ func (s *Site) Handler(parts ...Part) http.Handler {
 			h = w.Wrap(h)
 		}
 	}
-	return s.logRequests(secureHeaders(h))
+	return s.observe(secureHeaders(h))
 }
 
 // refuseCrossSite refuses a browser's cross-site request to a staff route,
@@ -278,28 +281,106 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	return r.ResponseWriter.Write(b)
 }
 
-// logRequests logs method, route, status and duration: never a body, a
-// query string, a path's wildcard values, a cookie or a client address,
-// which could identify a resident or a staff member or open a session.
-func (s *Site) logRequests(next http.Handler) http.Handler {
+// observe counts every answer by its route and status code, and at debug
+// level logs method, route, status and duration: never a body, a query
+// string, a path's wildcard values, a cookie or a client address, which
+// could identify a resident or a staff member or open a session.
+func (s *Site) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.logger.Enabled(r.Context(), slog.LevelDebug) {
-			next.ServeHTTP(w, r) // nothing to log: no recorder, no clock, no arguments
-			return
+		debug := s.logger.Enabled(r.Context(), slog.LevelDebug)
+		var start time.Time
+		if debug {
+			start = time.Now()
 		}
-		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
+		status := rec.status
+		if status == 0 {
+			status = http.StatusOK // nothing written: net/http answers 200
+		}
 		// The route that matched, not the path asked for: a wildcard may
-		// hold an account name ("/api/staff/accounts/{name}/disable").
+		// hold an account name ("/api/staff/accounts/{name}/disable"), and
+		// the patterns are few, so the counts stay few.
+		s.requests.add(r.Pattern, status)
+		if !debug {
+			return
+		}
 		// A request that matched no route logs no path at all.
 		path := "(no route)"
 		if _, route, ok := strings.Cut(r.Pattern, " "); ok {
 			path = route
 		}
 		s.logger.Debug("Request", "method", r.Method, "path", path,
-			"status", rec.status, "duration", time.Since(start).Round(time.Microsecond))
+			"status", status, "duration", time.Since(start).Round(time.Microsecond))
 	})
+}
+
+// NoRoute is the route of a request answered before any route matched it:
+// the captive portal's redirect, the rate limit, a cross-origin refusal.
+const NoRoute = "none"
+
+// RequestCount is how many requests a route answered with a status code.
+type RequestCount struct {
+	Route string // the mux pattern ("GET /api/status"; "/" for no such route), or NoRoute
+	Code  int
+	N     uint64
+}
+
+// Requests is every route and status code the site has answered since it
+// was made, with how often, by route and then code.
+func (s *Site) Requests() []RequestCount {
+	return s.requests.list()
+}
+
+type routeCode struct {
+	route string
+	code  int
+}
+
+// requestCounts counts answers by route and status code: a read lock and an
+// atomic add for a pair seen before, the write lock only for a new pair.
+type requestCounts struct {
+	mu sync.RWMutex
+	n  map[routeCode]*atomic.Uint64
+}
+
+func (c *requestCounts) add(route string, code int) {
+	k := routeCode{route, code}
+	c.mu.RLock()
+	n := c.n[k]
+	c.mu.RUnlock()
+	if n == nil {
+		c.mu.Lock()
+		if c.n == nil {
+			c.n = map[routeCode]*atomic.Uint64{}
+		}
+		if n = c.n[k]; n == nil {
+			n = new(atomic.Uint64)
+			c.n[k] = n
+		}
+		c.mu.Unlock()
+	}
+	n.Add(1)
+}
+
+func (c *requestCounts) list() []RequestCount {
+	c.mu.RLock()
+	out := make([]RequestCount, 0, len(c.n))
+	for k, n := range c.n {
+		route := k.route
+		if route == "" {
+			route = NoRoute
+		}
+		out = append(out, RequestCount{Route: route, Code: k.code, N: n.Load()})
+	}
+	c.mu.RUnlock()
+	slices.SortFunc(out, func(a, b RequestCount) int {
+		if c := strings.Compare(a.Route, b.Route); c != 0 {
+			return c
+		}
+		return a.Code - b.Code
+	})
+	return out
 }
 
 type ctxKey struct{}
