@@ -206,7 +206,7 @@ func serveCentral(ctx context.Context, cfg centralConfig, root *slog.Logger) err
 	reg := newRegistry(log)
 	reg.MustRegister(centralMetrics(log, recv, pic)...)
 	reg.MustRegister(requestsCollector{site})
-	notifier, err := systemd.New(systemd.Options{Check: liveness(log, ln), Status: centralStatus(recv), Logger: logger})
+	notifier, err := systemd.New(systemd.Options{Check: liveness(log, ln), Status: centralStatus(log.Healthy, recv), Logger: logger})
 	if err != nil {
 		closeAll(ln, tlsLn)
 		return err

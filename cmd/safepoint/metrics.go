@@ -67,7 +67,7 @@ func anyHost(h string) bool {
 }
 
 // newRegistry is a registry of the process's own: the Go runtime's and the
-// process's collectors and the event log's own appends; the parts add
+// process's collectors, the event log's own appends and its health; the parts add
 // theirs as they are composed. Nothing goes in Prometheus's global
 // registry.
 func newRegistry(log *eventlog.Log) *prometheus.Registry {
@@ -79,6 +79,10 @@ func newRegistry(log *eventlog.Log) *prometheus.Registry {
 			Name: "safepoint_events_appended_total",
 			Help: "Events of its own the log has stored since the daemon started (at central: alert acknowledgements).",
 		}, func() float64 { return float64(log.Appended()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "safepoint_store_healthy",
+			Help: "1 while the event log stores what it is sent; 0 while its last commit failed and none has succeeded since (a full disk, a broken card), when /healthz says 503.",
+		}, func() float64 { return bool01(log.Healthy() == nil) }),
 	)
 	return reg
 }

@@ -432,7 +432,7 @@ func serveNode(ctx context.Context, cfg nodeConfig, root *slog.Logger) error {
 	// systemd hears READY=1 once the check passes, and a watchdog ping
 	// after each check that passes.
 	notifier, err := systemd.New(systemd.Options{Check: liveness(log, ln),
-		Status: nodeStatus(powerStatus, syncStatus), Logger: logger})
+		Status: nodeStatus(log.Healthy, powerStatus, syncStatus), Logger: logger})
 	if err != nil {
 		closeAll(ln, tlsLn)
 		return err

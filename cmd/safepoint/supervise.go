@@ -17,9 +17,12 @@ import (
 )
 
 // liveness is the check every systemd watchdog ping waits for: the event
-// log's writer takes SQLite's write lock (a stuck writer or a database
-// locked by another connection cannot), and the HTTP server answers
-// /healthz with 200 (it says 503 while the log's last commit failed).
+// log's writer takes SQLite's write lock (a stuck writer, or a database
+// another connection keeps locked, cannot) and the HTTP server answers
+// /healthz. It checks for a hung daemon, which a restart cures, not for a
+// failing one: /healthz's 503 for a log whose last commit failed (a full
+// disk) passes, since a restart would not make room and the daemon still
+// serves what it has; the status says it instead (storeWords).
 func liveness(log *eventlog.Log, ln net.Listener) func(ctx context.Context) error {
 	url := "http://" + loopback(ln.Addr()) + "/healthz"
 	// No proxy from the environment and no idle connection kept between
@@ -39,7 +42,7 @@ func liveness(log *eventlog.Log, ln net.Listener) func(ctx context.Context) erro
 		}
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
 			return fmt.Errorf("GET /healthz: %s: %s", resp.Status, strings.TrimSpace(string(body)))
 		}
 		return nil
@@ -60,11 +63,20 @@ func loopback(a net.Addr) string {
 }
 
 // nodeStatus is the node's STATUS= for systemd: power and link in words,
-// as `systemctl status` shows them to the municipality's IT staff.
-func nodeStatus(power func() powermon.Status, sync func() link.Status) func() string {
+// as `systemctl status` shows them to the municipality's IT staff, after
+// the store's trouble when it has some.
+func nodeStatus(health func() error, power func() powermon.Status, sync func() link.Status) func() string {
 	return func() string {
-		return powerWords(power) + "; " + linkWords(sync)
+		return storeWords(health) + powerWords(power) + "; " + linkWords(sync)
 	}
+}
+
+// storeWords says why the event log cannot store, while it cannot.
+func storeWords(health func() error) string {
+	if err := health(); err != nil {
+		return "lagret sparar inte (" + err.Error() + "); "
+	}
+	return ""
 }
 
 func powerWords(power func() powermon.Status) string {
@@ -126,7 +138,7 @@ func linkWords(sync func() link.Status) string {
 }
 
 // centralStatus is central's STATUS=: the points and how many are linked.
-func centralStatus(recv *central.Receiver) func() string {
+func centralStatus(health func() error, recv *central.Receiver) func() string {
 	return func() string {
 		nodes := recv.Nodes()
 		online := 0
@@ -135,7 +147,7 @@ func centralStatus(recv *central.Receiver) func() string {
 				online++
 			}
 		}
-		w := fmt.Sprintf("%d %s, %d uppkopplade", len(nodes), plural(len(nodes), "punkt", "punkter"), online)
+		w := storeWords(health) + fmt.Sprintf("%d %s, %d uppkopplade", len(nodes), plural(len(nodes), "punkt", "punkter"), online)
 		if !recv.Connected() {
 			w += "; mäklaren nås inte"
 		}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -179,4 +180,78 @@ func TestCentralNotifiesSystemd(t *testing.T) {
 	if _, _, ok := sock.Wait(0, time.Second, isStopping); !ok {
 		t.Errorf("no STOPPING=1 on SIGTERM: %q", sock.Messages())
 	}
+}
+
+// TestFullDiskKeepsPinging: a node whose disk fills is failing, not hung:
+// a restart would not make room, and it still serves residents what it
+// has. So the watchdog is still pinged; the status and the metrics say
+// the store cannot store, and say so no more once there is room again.
+func TestFullDiskKeepsPinging(t *testing.T) {
+	mnt := mountTmpfs(t, 4<<20)
+	dir := filepath.Join(mnt, "node")
+	sock := systemdtest.Listen(t)
+	p := start(t, sdEnv(sock, time.Second), append([]string{"node"},
+		nodeArgs(dir, "--staff-tls", "off", "--metrics", "127.0.0.1:0")...)...)
+	if _, _, ok := sock.Wait(0, 20*time.Second, isReady); !ok {
+		t.Fatalf("no READY=1: %q\nstderr:\n%s", sock.Messages(), p.Stderr)
+	}
+	p.waitServing(t, "node", time.Second)
+	url := p.metricsURL(t)
+
+	fill(t, mnt)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	failed := false
+	for range 200 { // the WAL has room for a few more frames, then none
+		code, _, _, err := postReport(ctx, httpClient, p.base, "Träd över vägen", "Norrby")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code >= 500 {
+			failed = true
+			break
+		}
+	}
+	if !failed {
+		t.Fatal("every report stored on a full disk")
+	}
+	resp, err := httpClient.Get(p.base + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/healthz with the disk full: %v %v, want 503", resp, err)
+	}
+	resp.Body.Close()
+	if _, _, ok := sock.Wait(0, 10*time.Second, func(m systemdtest.Message) bool {
+		st, _ := m.Value("STATUS")
+		return strings.HasPrefix(st, "lagret sparar inte (")
+	}); !ok {
+		t.Errorf("the status never said the store cannot store: %q", sock.Messages())
+	}
+	from := len(sock.Messages())
+	time.Sleep(2 * time.Second)
+	if c := sock.Count(from, "WATCHDOG=1"); c < 2 {
+		t.Errorf("%d watchdog pings in 2 s with the disk full: a restart would not make room", c)
+	}
+	if fams, _ := scrape(t, url); fams["safepoint_store_healthy"] == nil {
+		t.Error("no safepoint_store_healthy")
+	} else if v, _ := value(t, fams, "safepoint_store_healthy"); v != 0 {
+		t.Errorf("safepoint_store_healthy = %v with the disk full", v)
+	}
+
+	if err := os.Remove(filepath.Join(mnt, "ballast")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, body, err := postReport(ctx, httpClient, p.base, "Träd över vägen", "Norrby"); err != nil || code != http.StatusCreated {
+		t.Fatalf("report with room again: %d %v %s", code, err, body)
+	}
+	if fams, _ := scrape(t, url); func() float64 { v, _ := value(t, fams, "safepoint_store_healthy"); return v }() != 1 {
+		t.Error("safepoint_store_healthy not 1 with room again")
+	}
+	from = len(sock.Messages())
+	if _, _, ok := sock.Wait(from, 10*time.Second, func(m systemdtest.Message) bool {
+		st, ok := m.Value("STATUS")
+		return ok && !strings.HasPrefix(st, "lagret")
+	}); !ok {
+		t.Errorf("the status still speaks of the store: %q", sock.Since(from))
+	}
+	p.terminate()
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/safepoint-se/safepoint/hardware/powermon"
@@ -40,9 +41,13 @@ func TestStatusWords(t *testing.T) {
 			st := *c.link
 			sync = func() link.Status { return st }
 		}
-		if got := nodeStatus(power, sync)(); got != c.want {
+		if got := nodeStatus(func() error { return nil }, power, sync)(); got != c.want {
 			t.Errorf("status %q, want %q", got, c.want)
 		}
+	}
+	full := func() error { return errors.New("event log cannot store: disk full") }
+	if got, want := nodeStatus(full, nil, nil)(), "lagret sparar inte (event log cannot store: disk full); ingen strömkälla bevakas; ingen länk till central"; got != want {
+		t.Errorf("status %q, want %q", got, want)
 	}
 }
 
