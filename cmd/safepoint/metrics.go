@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -258,19 +257,5 @@ func serveMetrics(ctx context.Context, g *errgroup.Group, ln net.Listener, reg *
 	}))
 	srv := web.NewServer(mux, logger)
 	logger.Info("Serving metrics", "addr", ln.Addr().String(), "path", "/metrics")
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve metrics %s: %w", ln.Addr(), err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			srv.Close()
-		}
-		return nil
-	})
+	serveUntilDone(ctx, g, srv, ln, "serve metrics")
 }

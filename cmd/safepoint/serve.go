@@ -57,20 +57,26 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, site *web.Site, handler h
 		}
 		srv := web.NewServer(handler, logger)
 		srv.RegisterOnShutdown(site.Close)
-		g.Go(func() error {
-			if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("serve %s: %w", l.Addr(), err)
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil {
-				srv.Close()
-			}
-			return nil
-		})
+		serveUntilDone(ctx, g, srv, l, "serve")
 	}
+}
+
+// serveUntilDone serves srv on ln in g until ctx ends, then shuts it down
+// within shutdownGrace (closing what is left after that).
+func serveUntilDone(ctx context.Context, g *errgroup.Group, srv *http.Server, ln net.Listener, what string) {
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("%s %s: %w", what, ln.Addr(), err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			srv.Close()
+		}
+		return nil
+	})
 }
