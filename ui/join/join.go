@@ -52,6 +52,30 @@ type Request struct {
 	Origin string `json:"origin,omitempty"`
 }
 
+// codeRefusals are a code's refusals: its state at central, the reason
+// the point is given, and what to do about it.
+type codeRefusal struct {
+	err             error
+	reason, message string
+}
+
+var codeRefusals = []codeRefusal{
+	{enrol.ErrUnknown, ReasonUnknown, "no such code: check that it is typed as central printed it"},
+	{enrol.ErrUsed, ReasonUsed, "this code has been used: a code enrols one point once; ask central for a new one"},
+	{enrol.ErrExpired, ReasonExpired, "this code has expired: ask central for a new one"},
+	{enrol.ErrRevoked, ReasonRevoked, "this code has been revoked at central: ask central for a new one"},
+}
+
+// refusedCode is err's entry in codeRefusals, nil for another error.
+func refusedCode(err error) *codeRefusal {
+	for i := range codeRefusals {
+		if errors.Is(err, codeRefusals[i].err) {
+			return &codeRefusals[i]
+		}
+	}
+	return nil
+}
+
 // Grant is the answer to a code redeemed: everything the point needs to
 // link to central.
 type Grant struct {
@@ -198,26 +222,15 @@ func (j *Join) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		return j.opts.Accounts.Provision(c.Node, c.Municipality, password)
 	})
+	refused := refusedCode(err)
 	switch {
 	case err == nil:
 	case errors.Is(err, enrol.ErrMalformed):
 		refuse(w, http.StatusBadRequest, ReasonMalformed, "code: 12 letters and digits, as central printed it (XXXX-XXXX-XXXX)")
 		return
-	case errors.Is(err, enrol.ErrUnknown):
-		j.logger.Warn("Enrolment refused", "reason", ReasonUnknown)
-		refuse(w, http.StatusForbidden, ReasonUnknown, "no such code: check that it is typed as central printed it")
-		return
-	case errors.Is(err, enrol.ErrUsed):
-		j.logger.Warn("Enrolment refused", "reason", ReasonUsed)
-		refuse(w, http.StatusForbidden, ReasonUsed, "this code has been used: a code enrols one point once; ask central for a new one")
-		return
-	case errors.Is(err, enrol.ErrExpired):
-		j.logger.Warn("Enrolment refused", "reason", ReasonExpired)
-		refuse(w, http.StatusForbidden, ReasonExpired, "this code has expired: ask central for a new one")
-		return
-	case errors.Is(err, enrol.ErrRevoked):
-		j.logger.Warn("Enrolment refused", "reason", ReasonRevoked)
-		refuse(w, http.StatusForbidden, ReasonRevoked, "this code has been revoked at central: ask central for a new one")
+	case refused != nil:
+		j.logger.Warn("Enrolment refused", "reason", refused.reason)
+		refuse(w, http.StatusForbidden, refused.reason, refused.message)
 		return
 	case errors.As(err, &other):
 		j.logger.Warn("Enrolment refused", "reason", ReasonOtherNode, "node", other.code)
